@@ -1,0 +1,124 @@
+import { parseArgs } from 'node:util';
+import type { ListenAddress } from '../gdb_stub';
+import { parseSerialTarget, type SerialTarget } from '../guest/console';
+import type { BackendRequest } from '../vmm/select';
+
+export interface RunOptions {
+  kernel: string;
+  backend: BackendRequest;
+  gdb?: ListenAddress;
+  wait: boolean;
+  memoryBytes: number;
+  cpus: number;
+  serial: SerialTarget;
+  cmdline: string;
+}
+
+export type Invocation = { command: 'run'; options: RunOptions } | { command: 'help' };
+
+/** A mistake in the command line: one line for the user, exit status 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const USAGE = `usage: vmm-gdbstub run <kernel> [options]
+
+  --backend auto|emu|kvm|bhyve   hypervisor backend (default auto)
+  --gdb HOST:PORT | unix:PATH    serve the GDB remote protocol (e.g. 127.0.0.1:1234)
+  --wait                         hold vCPU 0 before its first instruction until a debugger attaches
+  --memory SIZE                  guest RAM, e.g. 512M or 1G (default 512M)
+  --cpus N                       vCPU count (default 1)
+  --serial stdio|file:PATH       where COM1 output goes (default stdio)
+  --cmdline STR                  kernel command line
+`;
+
+const MIN_MEMORY = 2 * 1024 * 1024;
+const MAX_MEMORY = 3 * 1024 * 1024 * 1024;
+const MAX_CPUS = 64;
+
+/** Parses `512M`, `1G`, `65536K` or a byte count. */
+export function parseSize(text: string): number | undefined {
+  const match = /^(\d+)([KMG]?)i?B?$/i.exec(text);
+  if (!match) return undefined;
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[match[2]!.toUpperCase()]!;
+  const value = Number(match[1]) * unit;
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/** Parses `HOST:PORT`, `:PORT`, `PORT` or `unix:PATH`. */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  if (text.startsWith('unix:')) return text.length > 5 ? { path: text.slice(5) } : undefined;
+  const match = /^(?:(\[[^\]]+\]|[^:]*):)?(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port > 65535) return undefined;
+  const host = (match[1] ?? '').replace(/^\[|\]$/g, '') || '127.0.0.1';
+  return { host, port };
+}
+
+export function parseCommandLine(argv: string[]): Invocation {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        backend: { type: 'string', default: 'auto' },
+        gdb: { type: 'string' },
+        wait: { type: 'boolean', default: false },
+        memory: { type: 'string', default: '512M' },
+        cpus: { type: 'string', default: '1' },
+        serial: { type: 'string', default: 'stdio' },
+        cmdline: { type: 'string', default: '' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) return { command: 'help' };
+  const [command, kernel, ...extra] = positionals;
+  if (command !== 'run') throw new UsageError(`unknown command "${command}" (try: run)`);
+  if (kernel === undefined) throw new UsageError('run needs a kernel image');
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+
+  const backend = values.backend;
+  if (!['auto', 'emu', 'kvm', 'bhyve'].includes(backend)) {
+    throw new UsageError(`--backend must be auto, emu, kvm or bhyve, not "${backend}"`);
+  }
+  const memoryBytes = parseSize(values.memory);
+  if (memoryBytes === undefined || memoryBytes < MIN_MEMORY || memoryBytes > MAX_MEMORY) {
+    throw new UsageError(`--memory must be a size from 2M to 3G, not "${values.memory}"`);
+  }
+  const cpus = /^\d+$/.test(values.cpus) ? Number(values.cpus) : NaN;
+  if (!(cpus >= 1 && cpus <= MAX_CPUS)) {
+    throw new UsageError(`--cpus must be an integer from 1 to ${MAX_CPUS}, not "${values.cpus}"`);
+  }
+  const serial = parseSerialTarget(values.serial);
+  if (serial === undefined) {
+    throw new UsageError(`--serial must be stdio or file:PATH, not "${values.serial}"`);
+  }
+  let gdb: ListenAddress | undefined;
+  if (values.gdb !== undefined) {
+    gdb = parseListenAddress(values.gdb);
+    if (gdb === undefined) {
+      throw new UsageError(`--gdb must be HOST:PORT or unix:PATH, not "${values.gdb}"`);
+    }
+  }
+  if (values.wait && gdb === undefined) throw new UsageError('--wait needs --gdb');
+  const options: RunOptions = {
+    kernel,
+    backend: backend as BackendRequest,
+    wait: values.wait,
+    memoryBytes,
+    cpus,
+    serial,
+    cmdline: values.cmdline,
+  };
+  if (gdb !== undefined) options.gdb = gdb;
+  return { command: 'run', options };
+}

@@ -1,0 +1,73 @@
+import { c } from './c';
+import { g } from './g';
+import { h } from './h';
+import { m } from './m';
+import { question } from './question';
+import { detach, kill, qAttached, qSupported } from './session';
+import { qC, qfThreadInfo, qsThreadInfo, qThreadExtraInfo, t } from './threads';
+import { Errors, type Command, type CommandContext, type Reply } from './types';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyCommand = Command<any>;
+
+/** Every packet we answer. Adding a packet is one file and one line here. */
+const COMMANDS: AnyCommand[] = [
+  question,
+  g,
+  m,
+  c,
+  h,
+  t,
+  qSupported,
+  qAttached,
+  qC,
+  qfThreadInfo,
+  qsThreadInfo,
+  qThreadExtraInfo,
+  detach,
+  kill,
+];
+
+// Longest prefix first, so that qC does not catch qfThreadInfo's neighbours.
+const BY_PREFIX = [...COMMANDS].sort((a, b) => b.prefix.length - a.prefix.length);
+
+function lookup(packet: string): AnyCommand | undefined {
+  for (const command of BY_PREFIX) {
+    if (!packet.startsWith(command.prefix)) continue;
+    // A q/Q packet's name ends at ':' , ',' or ';' (or the end): qC must not match qCRC.
+    if (command.prefix.startsWith('q') || command.prefix.startsWith('Q')) {
+      const next = packet[command.prefix.length];
+      const named = /[,:;]$/.test(command.prefix);
+      if (!named && next !== undefined && next !== ':' && next !== ',' && next !== ';') continue;
+    }
+    return command;
+  }
+  return undefined;
+}
+
+export interface DispatchResult {
+  reply: Reply;
+  /** Set when the packet was malformed or unknown: a line for the log. */
+  note?: string;
+}
+
+/** Parses and handles one packet. Unknown packets get the empty reply. */
+export async function dispatch(context: CommandContext, payload: Buffer): Promise<DispatchResult> {
+  const packet = payload.toString('latin1');
+  const command = lookup(packet);
+  if (command === undefined)
+    return { reply: '', note: `unsupported packet ${packet.slice(0, 40)}` };
+  const request = command.parse(packet.slice(command.prefix.length));
+  if (request === undefined) {
+    return {
+      reply: Errors.invalid,
+      note: `malformed ${command.prefix} packet: ${packet.slice(0, 60)}`,
+    };
+  }
+  try {
+    return { reply: await command.handle(context, request) };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { reply: Errors.fault, note: `${command.prefix} failed: ${message}` };
+  }
+}

@@ -1,0 +1,43 @@
+import type { Debugger } from '../debugger/debugger';
+
+/** The per-connection protocol state the commands read and change. */
+export interface Session {
+  /** vCPU that g, m and friends act on (Hg). */
+  generalVcpu: number;
+  /** vCPU that c and s act on (Hc); -1 for all. */
+  continueVcpu: number;
+  /** Largest packet we accept and send. */
+  packetSize: number;
+  /** Set by D or k: the server closes the connection after replying. */
+  ending?: 'detach' | 'kill';
+}
+
+export interface CommandContext {
+  debugger: Debugger;
+  session: Session;
+}
+
+/**
+ * A reply to send, or `null` for a packet that takes no reply (k). A
+ * Promise for replies that wait on the guest (c, s).
+ */
+export type Reply = string | Buffer | null;
+
+/** One packet: a parser from the body to a typed request, and its handler. */
+export interface Command<Request> {
+  /** The packet's name: the prefix the dispatcher matches. */
+  readonly prefix: string;
+  /** The body is what follows the prefix; undefined means malformed (E reply). */
+  parse(body: string): Request | undefined;
+  handle(context: CommandContext, request: Request): Reply | Promise<Reply>;
+}
+
+/** Error replies, errno-numbered as gdb's own stubs do. */
+export const Errors = {
+  /** Malformed packet or argument. */
+  invalid: 'E16',
+  /** Address not readable or writable. */
+  fault: 'E0e',
+  /** No such thread. */
+  noThread: 'E03',
+} as const;

@@ -1,0 +1,63 @@
+import * as path from 'node:path';
+import type { RegisterFile } from './registers';
+
+/** What the native addons export (native/vmm/napi_vmm.cc). */
+export interface NativeVmm {
+  readonly backend: string;
+  readonly vcpuCount: number;
+  memoryRegions(): { gpa: number; size: number }[];
+  readMemory(gpa: number, length: number): Buffer;
+  writeMemory(gpa: number, data: Buffer): void;
+  getRegisters(vcpu: number): RegisterFile;
+  setRegisters(vcpu: number, registers: RegisterFile): void;
+  gla2gpa(vcpu: number, gla: bigint, prot: number): bigint | null;
+  setBreakpointExits(on: boolean): void;
+  start(): void;
+  resume(vcpu: number, options: { step: boolean; maskInterrupts: boolean }): void;
+  pause(vcpu: number): boolean;
+  vcpuState(vcpu: number): string;
+  ref(): void;
+  unref(): void;
+  destroy(): void;
+}
+
+export type NativeEvent =
+  | { type: 'stop'; vcpu: number; reason: string; rip: bigint; message?: string }
+  | { type: 'started'; vcpu: number }
+  | { type: 'console'; data: Buffer }
+  | { type: 'log'; message: string };
+
+export interface NativeAddon {
+  Vmm: new (
+    backend: string,
+    config: { name: string; memoryBytes: number; vcpus: number },
+    onEvent: (event: NativeEvent) => void,
+  ) => NativeVmm;
+  backends(): string[];
+}
+
+/**
+ * The two addon binaries: `core` (permissive licence: kvm, and bhyve on
+ * FreeBSD) and `emu` (GPL-2.0: the fake vmm on Unicorn). Each folder under
+ * addons/ holds its own build/Release or prebuilds/ for node-gyp-build.
+ */
+export type AddonName = 'core' | 'emu';
+
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+const loaded = new Map<AddonName, NativeAddon | Error>();
+
+/** Loads an addon once; returns the load error instead of throwing it. */
+export function loadAddon(name: AddonName): NativeAddon | Error {
+  let addon = loaded.get(name);
+  if (addon === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
+      addon = nodeGypBuild(path.join(PACKAGE_ROOT, 'addons', name));
+    } catch (error) {
+      addon = error instanceof Error ? error : new Error(String(error));
+    }
+    loaded.set(name, addon);
+  }
+  return addon;
+}

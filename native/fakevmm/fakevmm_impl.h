@@ -1,0 +1,192 @@
+// Fake vmm: private state shared by the shim's source files.
+//
+// Locking: VmCtx::mu guards every field marked [mu] (VM-wide device state,
+// vCPU run-state flags, the debug set). A vCPU's Unicorn engine is touched
+// only by the thread inside vm_run() for that vCPU, or by register calls
+// while the vCPU is outside vm_run(); VmCtx::run_* serialises guest
+// execution across engines (one engine executes guest code at a time).
+#ifndef FAKEVMM_IMPL_H
+#define FAKEVMM_IMPL_H
+
+#include <unicorn/unicorn.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "fakevmm.h"
+#include "vmmapi.h"
+
+struct vmctx;
+
+namespace fakevmm {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr uint64_t kLowmemLimit = 3ull << 30;
+constexpr uint64_t kHighmemBase = 4ull << 30;
+constexpr uint64_t kLapicBase = 0xFEE00000ull;
+constexpr uint64_t kPageSize = 4096;
+
+// 8259A pair (master at 0x20, slave at 0xA0).
+struct Pic8259 {
+  uint8_t irr = 0, isr = 0, imr = 0xff;
+  uint8_t vector_base = 0;
+  uint8_t init_step = 0;  // 0: ready; 2..4: expecting ICW2..ICW4
+  bool icw4_needed = false, single = false, auto_eoi = false;
+  bool read_isr = false;
+};
+
+// 8254 channel 0 (and the mode/command register).
+struct Pit8254 {
+  uint16_t reload = 0;  // 0 means 65536
+  uint8_t mode = 0;
+  uint8_t access = 3;  // 1 lobyte, 2 hibyte, 3 lo then hi
+  bool write_hi_next = false, read_hi_next = false;
+  bool armed = false;
+  Clock::time_point start;
+  uint64_t ticks_seen = 0;
+  bool latched = false;
+  uint16_t latch_value = 0;
+};
+
+struct Lapic {
+  uint32_t tpr = 0, svr = 0xff, ldr = 0, dfr = 0xffffffff, esr = 0;
+  uint32_t icr_lo = 0, icr_hi = 0;
+  uint32_t lvt[6] = {0x10000, 0x10000, 0x10000, 0x10000, 0x10000, 0x10000};  // timer..error
+  uint32_t timer_initial = 0, timer_divide = 0;
+  Clock::time_point timer_start;
+  uint64_t timer_periods_seen = 0;
+  bool timer_running = false;
+  uint32_t irr[8] = {}, isr[8] = {};
+};
+
+using VmCtx = ::vmctx;
+
+// An exit the hooks decided on while the engine was running.
+struct PendingExit {
+  bool valid = false;
+  vm_exit exit{};
+  bool set_rip = false;  // move the engine's RIP to exit.rip
+};
+
+}  // namespace fakevmm
+
+struct vcpu {
+  fakevmm::VmCtx* ctx = nullptr;
+  int id = 0;
+  uc_engine* uc = nullptr;
+  uc_hook step_hook = 0;
+  bool step_hook_installed = false;
+
+  // Run state [mu].
+  bool in_run = false;  // a thread is inside vm_run for this vCPU
+  bool in_emu = false;  // inside uc_emu_start
+  bool kick = false;    // leave the emulator as soon as possible
+  bool active = false;
+  bool halted = false;  // executed HLT, waiting for an interrupt
+  bool waiting_runlock = false;
+  fakevmm::Clock::time_point slice_start;
+  int caps[VM_CAP_MAX] = {};
+  bool nextrip_pending = false;
+  uint64_t nextrip = 0;
+  bool exc_pending = false;
+  int exc_vector = 0;
+  bool exc_has_err = false;
+  uint32_t exc_err = 0;
+  bool nmi_pending = false;
+  bool halted_if0 = false;     // halted with IF clear: only NMI/INIT wake it
+  bool step_after_io = false;  // stepping, and the last exit was INOUT
+  std::deque<vm_exit> queued_exits;
+  fakevmm::Lapic lapic;
+  uint64_t code_gen_seen = 0;
+  std::condition_variable cv;
+
+  // Used only by the thread running the engine.
+  fakevmm::PendingExit pend;
+  std::deque<vm_exit> pend_extra;  // OUTS elements after the first
+  int step_count = 0;
+  bool step_done = false;
+  bool stepping = false;
+  bool delivered_on_entry = false;
+  uint64_t emu_entries = 0, interrupts_delivered = 0;
+};
+
+struct vmctx {
+  std::string name;
+  std::mutex mu;
+  bool destroyed = false;
+
+  uint8_t* mem = nullptr;
+  size_t mem_len = 0, lowmem = 0, highmem = 0;
+  int memflags = 0;
+
+  vcpu* vcpus[FAKEVMM_MAXCPU] = {};
+  uint16_t sockets = 1, cores = 1, threads = 1, maxcpus = FAKEVMM_MAXCPU;
+  cpuset_t debug_set;
+  int suspend_how = VM_SUSPEND_NONE;
+  cpuset_t suspended_set;
+  bool ap_init[FAKEVMM_MAXCPU] = {};  // INIT received (INIT-SIPI-SIPI)
+  bool ap_sipi[FAKEVMM_MAXCPU] = {};  // STARTUP already reported
+
+  fakevmm::Pic8259 pic[2];
+  fakevmm::Pit8254 pit;
+
+  // Guest execution is serialised: run_owner is the vCPU executing guest code
+  // (-1: none); waiters queue in run_queue (FIFO) [mu].
+  int run_owner = -1;
+  std::deque<int> run_queue;
+  std::condition_variable run_cv;
+
+  std::atomic<uint64_t> code_gen{0};
+
+  std::thread ticker;
+  bool ticker_started = false, ticker_stop = false;
+  std::condition_variable ticker_cv;
+
+  vmctx() {
+    CPU_ZERO(&debug_set);
+    CPU_ZERO(&suspended_set);
+  }
+};
+
+namespace fakevmm {
+
+// vm.cc
+bool map_ram_into(VmCtx* ctx, uc_engine* uc);
+uint8_t* gpa_ptr(VmCtx* ctx, uint64_t gpa, size_t len);
+void start_ticker(VmCtx* ctx);
+
+// run.cc
+void kick_locked(vcpu* v);  // ctx->mu held
+bool install_hooks(vcpu* v);
+
+// regs.cc
+void reset_registers(vcpu* v);
+
+// atpic.cc (ctx->mu held)
+bool atpic_port(VmCtx* ctx, uint16_t port, bool in, int bytes, uint32_t* val);
+void atpit_update(VmCtx* ctx, Clock::time_point now);
+int atpic_pending_vector(VmCtx* ctx);  // -1 if none
+void atpic_acknowledge(VmCtx* ctx);
+
+// lapic.cc (ctx->mu held unless noted)
+uint64_t lapic_read(vcpu* v, uint32_t offset);
+void lapic_write(vcpu* v, uint32_t offset, uint32_t value);  // may queue exits / kick
+void lapic_timer_update(vcpu* v, Clock::time_point now);
+int lapic_pending_vector(vcpu* v);  // -1 if none
+void lapic_acknowledge(vcpu* v, int vector);
+void lapic_set_irr(vcpu* v, int vector);
+Clock::time_point lapic_next_deadline(vcpu* v, Clock::time_point fallback);
+
+// gla2gpa.cc
+int walk(vcpu* v, const vm_guest_paging* paging, uint64_t gla, int prot, uint64_t* gpa, int* fault);
+
+}  // namespace fakevmm
+
+#endif  // FAKEVMM_IMPL_H

@@ -1,0 +1,92 @@
+// Fake vmm: the few things Unicorn's public API cannot do, implemented in
+// uc_internal.c against Unicorn's own (QEMU) x86 CPU state. Private header.
+#ifndef FAKEVMM_UC_INTERNAL_H
+#define FAKEVMM_UC_INTERNAL_H
+
+#include <stdint.h>
+#include <unicorn/unicorn.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Segment-like registers, numbered as QEMU numbers the six segment registers.
+enum fvi_seg_index {
+  FVI_ES = 0,
+  FVI_CS = 1,
+  FVI_SS = 2,
+  FVI_DS = 3,
+  FVI_FS = 4,
+  FVI_GS = 5,
+  FVI_LDTR = 6,
+  FVI_TR = 7,
+  FVI_GDTR = 8,
+  FVI_IDTR = 9,
+};
+
+struct fvi_seg {
+  uint16_t selector;
+  uint64_t base;
+  uint32_t limit;
+  uint32_t access;  // VMX access-rights layout (bit 16 = unusable)
+};
+
+void fvi_get_seg(uc_engine* uc, int which, struct fvi_seg* out);
+void fvi_set_seg(uc_engine* uc, int which, const struct fvi_seg* in);
+
+// Control registers 0, 2, 3, 4; EFER written exactly (LMA included). The
+// mode-dependent decoding flags are recomputed after each write.
+uint64_t fvi_get_cr(uc_engine* uc, int n);
+void fvi_set_cr(uc_engine* uc, int n, uint64_t val);
+uint64_t fvi_get_efer(uc_engine* uc);
+void fvi_set_efer(uc_engine* uc, uint64_t val);
+
+// Debug registers 0-3, 6, 7 (writes install hardware breakpoints as the
+// guest's own MOV DR would).
+uint64_t fvi_get_dr(uc_engine* uc, int n);
+void fvi_set_dr(uc_engine* uc, int n, uint64_t val);
+
+uint64_t fvi_get_kgs_base(uc_engine* uc);
+void fvi_set_kgs_base(uc_engine* uc, uint64_t val);
+
+// STI / MOV SS interrupt shadow.
+int fvi_get_intr_shadow(uc_engine* uc);
+void fvi_set_intr_shadow(uc_engine* uc, int on);
+
+enum fvi_event_kind {
+  FVI_EV_EXTINT = 0,  // external interrupt (no error code)
+  FVI_EV_EXCEPTION,   // hardware exception (error code if has_err)
+  FVI_EV_NMI,
+};
+
+// Deliver an event through the guest's IDT (or real-mode IVT), outside
+// uc_emu_start. Faults while delivering become #DF; a fault while
+// delivering #DF is a triple fault. Returns 0 when delivered, 1 on triple
+// fault.
+int fvi_deliver(uc_engine* uc, int vector, int kind, int has_err, uint32_t err);
+
+// Inside a UC_HOOK_INTR / UC_HOOK_INSN_INVALID callback: deliver the
+// exception QEMU raised (vector, error code, software-interrupt flag) to the
+// guest. May not return if delivery itself faults (QEMU then raises the next
+// exception, which reaches the interrupt hook again).
+void fvi_deliver_current_exception(uc_engine* uc);
+
+// Inside a callback: facts about the exception QEMU raised.
+int fvi_current_exception_is_int(uc_engine* uc);
+uint32_t fvi_current_error_code(uc_engine* uc);
+
+// Inside an IN/OUT hook: abandon the current instruction (guest state is the
+// state before it) and leave the emulator. The caller must already have
+// called uc_emu_stop. Does not return.
+void fvi_abort_instruction(uc_engine* uc);
+
+// After uc_emu_start returned: did the guest execute HLT (cleared by this
+// call)? Did a triple fault stop the CPU (cleared too)?
+int fvi_take_halted(uc_engine* uc);
+int fvi_take_triple_fault(uc_engine* uc);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // FAKEVMM_UC_INTERNAL_H

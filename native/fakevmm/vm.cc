@@ -1,0 +1,486 @@
+// Fake vmm: VM registry and lifecycle, guest memory, vCPU handles, vCPU sets,
+// topology, vm_code_modified and the per-VM ticker thread.
+#include <errno.h>
+#include <sys/mman.h>
+
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "fakevmm_impl.h"
+
+using fakevmm::Clock;
+using fakevmm::VmCtx;
+
+namespace {
+
+std::mutex g_registry_mu;
+std::map<std::string, vmctx*>& registry() {
+  static std::map<std::string, vmctx*> r;
+  return r;
+}
+
+template <typename T>
+T fail(int err, T value) {
+  errno = err;
+  return value;
+}
+
+// Guest-physical ranges between RAM and 4 GiB read as all ones and ignore
+// writes, like an empty PCI hole.
+uint64_t hole_read(uc_engine*, uint64_t, unsigned, void*) { return ~0ull; }
+void hole_write(uc_engine*, uint64_t, unsigned, uint64_t, void*) {}
+
+uint64_t lapic_mmio_read(uc_engine*, uint64_t offset, unsigned, void* user) {
+  vcpu* v = static_cast<vcpu*>(user);
+  std::lock_guard<std::mutex> lk(v->ctx->mu);
+  return fakevmm::lapic_read(v, static_cast<uint32_t>(offset));
+}
+
+void lapic_mmio_write(uc_engine*, uint64_t offset, unsigned, uint64_t value, void* user) {
+  vcpu* v = static_cast<vcpu*>(user);
+  std::lock_guard<std::mutex> lk(v->ctx->mu);
+  fakevmm::lapic_write(v, static_cast<uint32_t>(offset), static_cast<uint32_t>(value));
+}
+
+void ticker_main(VmCtx* ctx) {
+  std::unique_lock<std::mutex> lk(ctx->mu);
+  while (!ctx->ticker_stop) {
+    ctx->ticker_cv.wait_for(lk, std::chrono::microseconds(1000));
+    if (ctx->ticker_stop) {
+      break;
+    }
+    Clock::time_point now = Clock::now();
+    fakevmm::atpit_update(ctx, now);
+    for (vcpu* v : ctx->vcpus) {
+      if (v == nullptr) {
+        continue;
+      }
+      fakevmm::lapic_timer_update(v, now);
+      bool pending = fakevmm::lapic_pending_vector(v) >= 0 || v->nmi_pending ||
+                     (v->id == 0 && fakevmm::atpic_pending_vector(ctx) >= 0);
+      if (v->in_emu) {
+        bool slice_over =
+            !ctx->run_queue.empty() && now - v->slice_start > std::chrono::microseconds(2000);
+        if (v->kick || slice_over || (pending && !v->caps[VM_CAP_MASK_HWINTR])) {
+          // Also retries a stop that raced with the start of uc_emu_start.
+          fakevmm::kick_locked(v);
+        }
+      } else if (pending && v->halted) {
+        v->cv.notify_all();
+      }
+    }
+  }
+}
+
+}  // namespace
+
+namespace fakevmm {
+
+uint8_t* gpa_ptr(VmCtx* ctx, uint64_t gpa, size_t len) {
+  if (ctx->mem == nullptr) {
+    return nullptr;
+  }
+  if (gpa < ctx->lowmem && len <= ctx->lowmem - gpa) {
+    return ctx->mem + gpa;
+  }
+  if (gpa >= kHighmemBase && gpa - kHighmemBase < ctx->highmem &&
+      len <= ctx->highmem - (gpa - kHighmemBase)) {
+    return ctx->mem + ctx->lowmem + (gpa - kHighmemBase);
+  }
+  return nullptr;
+}
+
+bool map_ram_into(VmCtx* ctx, uc_engine* uc) {
+  if (uc_mem_map_ptr(uc, 0, ctx->lowmem, UC_PROT_ALL, ctx->mem) != UC_ERR_OK) {
+    return false;
+  }
+  if (ctx->highmem > 0 && uc_mem_map_ptr(uc, kHighmemBase, ctx->highmem, UC_PROT_ALL,
+                                         ctx->mem + ctx->lowmem) != UC_ERR_OK) {
+    return false;
+  }
+  if (ctx->lowmem < kLapicBase && uc_mmio_map(uc, ctx->lowmem, kLapicBase - ctx->lowmem, hole_read,
+                                              nullptr, hole_write, nullptr) != UC_ERR_OK) {
+    return false;
+  }
+  uint64_t above = kLapicBase + kPageSize;
+  if (uc_mmio_map(uc, above, kHighmemBase - above, hole_read, nullptr, hole_write, nullptr) !=
+      UC_ERR_OK) {
+    return false;
+  }
+  return true;
+}
+
+void start_ticker(VmCtx* ctx) {
+  if (!ctx->ticker_started) {
+    ctx->ticker_started = true;
+    ctx->ticker = std::thread(ticker_main, ctx);
+  }
+}
+
+}  // namespace fakevmm
+
+extern "C" {
+
+int vm_create(const char* name) {
+  if (name == nullptr || name[0] == '\0') {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(g_registry_mu);
+  if (registry().count(name) != 0) {
+    return fail(EEXIST, -1);
+  }
+  vmctx* ctx = new vmctx();
+  ctx->name = name;
+  registry()[name] = ctx;
+  return 0;
+}
+
+struct vmctx* vm_open(const char* name) {
+  if (name == nullptr) {
+    return fail(EINVAL, static_cast<vmctx*>(nullptr));
+  }
+  std::lock_guard<std::mutex> lk(g_registry_mu);
+  auto it = registry().find(name);
+  if (it == registry().end()) {
+    return fail(ENOENT, static_cast<vmctx*>(nullptr));
+  }
+  return it->second;
+}
+
+void vm_close(struct vmctx*) {
+  // Handles are the VM itself; closing one keeps the VM (vm_destroy ends it).
+}
+
+void vm_destroy(struct vmctx* ctx) {
+  if (ctx == nullptr) {
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(g_registry_mu);
+    registry().erase(ctx->name);
+  }
+  {
+    std::lock_guard<std::mutex> lk(ctx->mu);
+    ctx->destroyed = true;
+    ctx->ticker_stop = true;
+    if (ctx->suspend_how == VM_SUSPEND_NONE) {
+      ctx->suspend_how = VM_SUSPEND_DESTROY;
+    }
+    for (vcpu* v : ctx->vcpus) {
+      if (v != nullptr) {
+        fakevmm::kick_locked(v);
+      }
+    }
+    ctx->ticker_cv.notify_all();
+  }
+  if (ctx->ticker.joinable()) {
+    ctx->ticker.join();
+  }
+  for (vcpu*& v : ctx->vcpus) {
+    if (v != nullptr) {
+      uc_close(v->uc);
+      delete v;
+      v = nullptr;
+    }
+  }
+  if (ctx->mem != nullptr) {
+    munmap(ctx->mem, ctx->mem_len);
+  }
+  delete ctx;
+}
+
+struct vcpu* vm_vcpu_open(struct vmctx* ctx, int vcpuid) {
+  if (ctx == nullptr || vcpuid < 0 || vcpuid >= FAKEVMM_MAXCPU) {
+    return fail(EINVAL, static_cast<vcpu*>(nullptr));
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  if (ctx->vcpus[vcpuid] != nullptr) {
+    return ctx->vcpus[vcpuid];
+  }
+  vcpu* v = new vcpu();
+  v->ctx = ctx;
+  v->id = vcpuid;
+  if (uc_open(UC_ARCH_X86, UC_MODE_64, &v->uc) != UC_ERR_OK) {
+    delete v;
+    return fail(ENOMEM, static_cast<vcpu*>(nullptr));
+  }
+  bool ok = uc_ctl_exits_enable(v->uc) == UC_ERR_OK &&
+            uc_mmio_map(v->uc, fakevmm::kLapicBase, fakevmm::kPageSize, lapic_mmio_read, v,
+                        lapic_mmio_write, v) == UC_ERR_OK &&
+            (ctx->mem == nullptr || fakevmm::map_ram_into(ctx, v->uc)) && fakevmm::install_hooks(v);
+  if (!ok) {
+    uc_close(v->uc);
+    delete v;
+    return fail(ENOMEM, static_cast<vcpu*>(nullptr));
+  }
+  v->code_gen_seen = ctx->code_gen.load();
+  fakevmm::reset_registers(v);
+  ctx->vcpus[vcpuid] = v;
+  return v;
+}
+
+void vm_vcpu_close(struct vcpu*) {
+  // The vCPU lives as long as its VM; the handle stays valid until vm_destroy.
+}
+
+int vcpu_id(struct vcpu* vcpu) {
+  if (vcpu == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  return vcpu->id;
+}
+
+const char* vm_get_name(struct vmctx* ctx) {
+  if (ctx == nullptr) {
+    return fail(EINVAL, static_cast<const char*>(nullptr));
+  }
+  return ctx->name.c_str();
+}
+
+int vm_parse_memsize(const char* optarg, size_t* memsize) {
+  if (optarg == nullptr || memsize == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = strtoull(optarg, &end, 0);
+  if (errno != 0 || end == optarg) {
+    return fail(EINVAL, -1);
+  }
+  unsigned long long shift = 0;
+  if (*end != '\0') {
+    switch (tolower(static_cast<unsigned char>(*end))) {
+      case 'k':
+        shift = 10;
+        break;
+      case 'm':
+        shift = 20;
+        break;
+      case 'g':
+        shift = 30;
+        break;
+      case 't':
+        shift = 40;
+        break;
+      default:
+        return fail(EINVAL, -1);
+    }
+    if (end[1] != '\0' && !(tolower(static_cast<unsigned char>(end[1])) == 'b' && end[2] == '\0')) {
+      return fail(EINVAL, -1);
+    }
+  } else if (n < 1024 * 1024) {
+    shift = 20;  // a bare small number is in MiB, as in bhyve
+  }
+  if (shift > 0 && n > (~0ull >> shift)) {
+    return fail(ERANGE, -1);
+  }
+  *memsize = static_cast<size_t>(n << shift);
+  return 0;
+}
+
+int vm_setup_memory(struct vmctx* ctx, size_t len, enum vm_mmap_style s) {
+  if (ctx == nullptr || len == 0 || s != VM_MMAP_ALL) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  if (ctx->mem != nullptr) {
+    return fail(EEXIST, -1);
+  }
+  len = (len + fakevmm::kPageSize - 1) & ~(fakevmm::kPageSize - 1);
+  void* p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) {
+    return fail(ENOMEM, -1);
+  }
+  ctx->mem = static_cast<uint8_t*>(p);
+  ctx->mem_len = len;
+  ctx->lowmem = len < fakevmm::kLowmemLimit ? len : fakevmm::kLowmemLimit;
+  ctx->highmem = len - ctx->lowmem;
+  for (vcpu* v : ctx->vcpus) {
+    if (v != nullptr && !fakevmm::map_ram_into(ctx, v->uc)) {
+      return fail(ENOMEM, -1);
+    }
+  }
+  return 0;
+}
+
+void* vm_map_gpa(struct vmctx* ctx, vm_paddr_t gaddr, size_t len) {
+  if (ctx == nullptr) {
+    return fail(EINVAL, static_cast<void*>(nullptr));
+  }
+  uint8_t* p = fakevmm::gpa_ptr(ctx, gaddr, len);
+  if (p == nullptr) {
+    return fail(EFAULT, static_cast<void*>(nullptr));
+  }
+  return p;
+}
+
+vm_paddr_t vm_rev_map_gpa(struct vmctx* ctx, void* addr) {
+  if (ctx == nullptr || ctx->mem == nullptr) {
+    return fail(EINVAL, static_cast<vm_paddr_t>(-1));
+  }
+  uint8_t* p = static_cast<uint8_t*>(addr);
+  if (p >= ctx->mem && p < ctx->mem + ctx->lowmem) {
+    return static_cast<vm_paddr_t>(p - ctx->mem);
+  }
+  if (p >= ctx->mem + ctx->lowmem && p < ctx->mem + ctx->mem_len) {
+    return fakevmm::kHighmemBase + static_cast<vm_paddr_t>(p - ctx->mem - ctx->lowmem);
+  }
+  return fail(EFAULT, static_cast<vm_paddr_t>(-1));
+}
+
+uint32_t vm_get_lowmem_limit(struct vmctx*) { return static_cast<uint32_t>(fakevmm::kLowmemLimit); }
+
+void vm_set_memflags(struct vmctx* ctx, int flags) {
+  if (ctx != nullptr) {
+    ctx->memflags = flags;
+  }
+}
+
+int vm_get_memflags(struct vmctx* ctx) { return ctx == nullptr ? 0 : ctx->memflags; }
+
+size_t vm_get_lowmem_size(struct vmctx* ctx) { return ctx == nullptr ? 0 : ctx->lowmem; }
+
+size_t vm_get_highmem_size(struct vmctx* ctx) { return ctx == nullptr ? 0 : ctx->highmem; }
+
+int vm_active_cpus(struct vmctx* ctx, cpuset_t* cpus) {
+  if (ctx == nullptr || cpus == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  CPU_ZERO(cpus);
+  for (vcpu* v : ctx->vcpus) {
+    if (v != nullptr && v->active) {
+      CPU_SET(v->id, cpus);
+    }
+  }
+  return 0;
+}
+
+int vm_suspended_cpus(struct vmctx* ctx, cpuset_t* cpus) {
+  if (ctx == nullptr || cpus == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  *cpus = ctx->suspended_set;
+  return 0;
+}
+
+int vm_debug_cpus(struct vmctx* ctx, cpuset_t* cpus) {
+  if (ctx == nullptr || cpus == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  *cpus = ctx->debug_set;
+  return 0;
+}
+
+int vm_activate_cpu(struct vcpu* vcpu) {
+  if (vcpu == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  if (vcpu->active) {
+    return fail(EBUSY, -1);
+  }
+  vcpu->active = true;
+  return 0;
+}
+
+int vm_suspend_cpu(struct vcpu* vcpu) {
+  if (vcpu == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  CPU_SET(vcpu->id, &vcpu->ctx->debug_set);
+  fakevmm::kick_locked(vcpu);
+  return 0;
+}
+
+int vm_suspend_all_cpus(struct vmctx* ctx) {
+  if (ctx == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  for (vcpu* v : ctx->vcpus) {
+    if (v != nullptr && v->active) {
+      CPU_SET(v->id, &ctx->debug_set);
+      fakevmm::kick_locked(v);
+    }
+  }
+  return 0;
+}
+
+int vm_resume_cpu(struct vcpu* vcpu) {
+  if (vcpu == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  if (!CPU_ISSET(vcpu->id, &vcpu->ctx->debug_set)) {
+    return fail(EINVAL, -1);
+  }
+  CPU_CLR(vcpu->id, &vcpu->ctx->debug_set);
+  vcpu->cv.notify_all();
+  return 0;
+}
+
+int vm_resume_all_cpus(struct vmctx* ctx) {
+  if (ctx == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  CPU_ZERO(&ctx->debug_set);
+  for (vcpu* v : ctx->vcpus) {
+    if (v != nullptr) {
+      v->cv.notify_all();
+    }
+  }
+  return 0;
+}
+
+int vm_set_topology(struct vmctx* ctx, uint16_t sockets, uint16_t cores, uint16_t threads,
+                    uint16_t maxcpus) {
+  if (ctx == nullptr || sockets == 0 || cores == 0 || threads == 0 ||
+      static_cast<int>(sockets) * cores * threads > FAKEVMM_MAXCPU || maxcpus > FAKEVMM_MAXCPU) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  ctx->sockets = sockets;
+  ctx->cores = cores;
+  ctx->threads = threads;
+  ctx->maxcpus = maxcpus == 0 ? FAKEVMM_MAXCPU : maxcpus;
+  return 0;
+}
+
+int vm_get_topology(struct vmctx* ctx, uint16_t* sockets, uint16_t* cores, uint16_t* threads,
+                    uint16_t* maxcpus) {
+  if (ctx == nullptr || sockets == nullptr || cores == nullptr || threads == nullptr ||
+      maxcpus == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  *sockets = ctx->sockets;
+  *cores = ctx->cores;
+  *threads = ctx->threads;
+  *maxcpus = ctx->maxcpus;
+  return 0;
+}
+
+int vm_reinit(struct vmctx*) { return fail(ENOSYS, -1); }
+
+void vm_code_modified(struct vmctx* ctx, uint64_t, size_t) {
+  if (ctx == nullptr) {
+    return;
+  }
+  ctx->code_gen.fetch_add(1);
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  for (vcpu* v : ctx->vcpus) {
+    if (v != nullptr && v->in_emu) {
+      fakevmm::kick_locked(v);
+    }
+  }
+}
+
+}  // extern "C"

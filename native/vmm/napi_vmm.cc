@@ -1,0 +1,408 @@
+#include "vmm/napi_vmm.h"
+
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "vmm/event_sink.h"
+#include "vmm/register_convert.h"
+#include "vmm/vcpu_runner.h"
+#include "vmm/vmm.h"
+
+namespace vmm {
+
+std::map<std::string, VmmFactory>& backendRegistry() {
+  static std::map<std::string, VmmFactory> registry;
+  return registry;
+}
+
+namespace {
+
+const char* exitKindName(ExitKind kind) {
+  switch (kind) {
+    case ExitKind::kPaused:
+      return "paused";
+    case ExitKind::kBreakpoint:
+      return "breakpoint";
+    case ExitKind::kStep:
+      return "step";
+    case ExitKind::kDebugRegister:
+      return "debug-register";
+    case ExitKind::kHalt:
+      return "halt";
+    case ExitKind::kShutdown:
+      return "shutdown";
+    case ExitKind::kError:
+      return "error";
+    default:
+      return "unexpected";
+  }
+}
+
+// Console bytes wait here until the JS thread drains them, so that a guest
+// printing a line costs one thread-safe call, not one per byte.
+struct ConsoleBuffer {
+  std::mutex mutex;
+  std::string bytes;
+};
+
+struct JsEvent {
+  enum class Type { kStop, kStarted, kConsole, kLog } type;
+  StopEvent stop;
+  std::string text;
+  std::shared_ptr<ConsoleBuffer> console;
+};
+
+void callJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, JsEvent* event) {
+  std::unique_ptr<JsEvent> owned(event);
+  if (env == nullptr || callback.IsEmpty()) return;
+  Napi::Object out = Napi::Object::New(env);
+  switch (event->type) {
+    case JsEvent::Type::kStop:
+      out.Set("type", "stop");
+      out.Set("vcpu", event->stop.vcpu);
+      out.Set("reason", exitKindName(event->stop.kind));
+      out.Set("rip", Napi::BigInt::New(env, event->stop.rip));
+      if (!event->stop.message.empty()) out.Set("message", event->stop.message);
+      break;
+    case JsEvent::Type::kStarted:
+      out.Set("type", "started");
+      out.Set("vcpu", event->stop.vcpu);
+      break;
+    case JsEvent::Type::kConsole: {
+      std::string bytes;
+      {
+        std::lock_guard<std::mutex> lock(event->console->mutex);
+        bytes.swap(event->console->bytes);
+      }
+      if (bytes.empty()) return;
+      out.Set("type", "console");
+      out.Set("data", Napi::Buffer<uint8_t>::Copy(
+                          env, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+      break;
+    }
+    case JsEvent::Type::kLog:
+      out.Set("type", "log");
+      out.Set("message", event->text);
+      break;
+  }
+  callback.Call({out});
+}
+
+using EventTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, JsEvent, callJs>;
+
+class TsfnSink : public EventSink {
+ public:
+  explicit TsfnSink(EventTsfn tsfn) : tsfn_(tsfn), console_(std::make_shared<ConsoleBuffer>()) {}
+
+  void onStop(const StopEvent& event) override {
+    post(new JsEvent{JsEvent::Type::kStop, event, {}, {}});
+  }
+  void onStarted(int vcpu) override {
+    StopEvent started;
+    started.vcpu = vcpu;
+    post(new JsEvent{JsEvent::Type::kStarted, started, {}, {}});
+  }
+  void onConsole(const uint8_t* data, size_t len) override {
+    bool was_empty;
+    {
+      std::lock_guard<std::mutex> lock(console_->mutex);
+      was_empty = console_->bytes.empty();
+      console_->bytes.append(reinterpret_cast<const char*>(data), len);
+    }
+    if (was_empty) post(new JsEvent{JsEvent::Type::kConsole, {}, {}, console_});
+  }
+  void onLog(const std::string& line) override {
+    post(new JsEvent{JsEvent::Type::kLog, {}, line, {}});
+  }
+
+ private:
+  void post(JsEvent* event) {
+    if (tsfn_.NonBlockingCall(event) != napi_ok) delete event;
+  }
+  EventTsfn tsfn_;
+  std::shared_ptr<ConsoleBuffer> console_;
+};
+
+Napi::Error toJsError(Napi::Env env, const VmmError& error) {
+  Napi::Error out = Napi::Error::New(env, error.message);
+  out.Set("code", error.code);
+  return out;
+}
+
+class VmmObject : public Napi::ObjectWrap<VmmObject> {
+ public:
+  static Napi::Function define(Napi::Env env) {
+    return DefineClass(env, "Vmm",
+                       {
+                           InstanceAccessor<&VmmObject::backend>("backend"),
+                           InstanceAccessor<&VmmObject::vcpuCount>("vcpuCount"),
+                           InstanceMethod<&VmmObject::memoryRegions>("memoryRegions"),
+                           InstanceMethod<&VmmObject::readMemory>("readMemory"),
+                           InstanceMethod<&VmmObject::writeMemory>("writeMemory"),
+                           InstanceMethod<&VmmObject::getRegisters>("getRegisters"),
+                           InstanceMethod<&VmmObject::setRegisters>("setRegisters"),
+                           InstanceMethod<&VmmObject::gla2gpa>("gla2gpa"),
+                           InstanceMethod<&VmmObject::setBreakpointExits>("setBreakpointExits"),
+                           InstanceMethod<&VmmObject::start>("start"),
+                           InstanceMethod<&VmmObject::resume>("resume"),
+                           InstanceMethod<&VmmObject::pause>("pause"),
+                           InstanceMethod<&VmmObject::vcpuState>("vcpuState"),
+                           InstanceMethod<&VmmObject::ref>("ref"),
+                           InstanceMethod<&VmmObject::unref>("unref"),
+                           InstanceMethod<&VmmObject::destroy>("destroy"),
+                       });
+  }
+
+  explicit VmmObject(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VmmObject>(info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsString()) throw Napi::TypeError::New(env, "\"backend\" is not a string");
+    if (!info[1].IsObject()) throw Napi::TypeError::New(env, "\"config\" is not an object");
+    if (!info[2].IsFunction()) throw Napi::TypeError::New(env, "\"onEvent\" is not a function");
+    std::string backend = info[0].As<Napi::String>();
+    Napi::Object config = info[1].As<Napi::Object>();
+    VmConfig vm_config;
+    vm_config.name = config.Get("name").ToString();
+    vm_config.memory_bytes =
+        static_cast<uint64_t>(config.Get("memoryBytes").ToNumber().Int64Value());
+    vm_config.vcpus = config.Get("vcpus").ToNumber().Int32Value();
+
+    auto found = backendRegistry().find(backend);
+    if (found == backendRegistry().end()) {
+      throw toJsError(env, VmmError{"ENOENT", "backend \"" + backend + "\" is not in this addon"});
+    }
+    std::unique_ptr<Vmm> vmm;
+    try {
+      vmm = found->second(vm_config);
+    } catch (const VmmError& error) {
+      throw toJsError(env, error);
+    }
+    tsfn_ = EventTsfn::New(env, info[2].As<Napi::Function>(), "vmm-events", 0, 1, nullptr);
+    sink_ = std::make_unique<TsfnSink>(tsfn_);
+    machine_ = std::make_unique<Machine>(std::move(vmm), sink_.get());
+  }
+
+  ~VmmObject() override { teardown(); }
+
+ private:
+  Machine& machine(Napi::Env env) {
+    if (!machine_) throw toJsError(env, VmmError{"EINVAL", "the vmm is destroyed"});
+    return *machine_;
+  }
+
+  int vcpuArg(const Napi::CallbackInfo& info, size_t index) {
+    Napi::Value value = info[index];
+    if (!value.IsNumber()) throw Napi::TypeError::New(info.Env(), "\"vcpu\" is not a number");
+    int vcpu = value.As<Napi::Number>().Int32Value();
+    if (vcpu < 0 || vcpu >= machine(info.Env()).vcpuCount()) {
+      throw toJsError(info.Env(), VmmError{"EINVAL", "no vCPU " + std::to_string(vcpu)});
+    }
+    return vcpu;
+  }
+
+  static uint64_t u64Arg(const Napi::CallbackInfo& info, size_t index, const char* name) {
+    Napi::Value value = info[index];
+    if (value.IsBigInt()) {
+      bool lossless;
+      return value.As<Napi::BigInt>().Uint64Value(&lossless);
+    }
+    if (value.IsNumber()) {
+      double d = value.As<Napi::Number>().DoubleValue();
+      if (d >= 0 && d <= 9007199254740991.0) return static_cast<uint64_t>(d);
+    }
+    throw Napi::TypeError::New(info.Env(),
+                               std::string("\"") + name + "\" is not a non-negative integer");
+  }
+
+  // The host bytes for [gpa, gpa + len), which must lie inside one region.
+  uint8_t* hostRange(Napi::Env env, uint64_t gpa, uint64_t len) {
+    for (const MemoryRegion& region : machine(env).vmm().memoryRegions()) {
+      if (gpa >= region.gpa && gpa - region.gpa <= region.size &&
+          len <= region.size - (gpa - region.gpa)) {
+        return region.host + (gpa - region.gpa);
+      }
+    }
+    char message[128];
+    std::snprintf(message, sizeof message,
+                  "guest-physical range 0x%llx+0x%llx is outside guest RAM",
+                  static_cast<unsigned long long>(gpa), static_cast<unsigned long long>(len));
+    throw toJsError(env, VmmError{"EFAULT", message});
+  }
+
+  Napi::Value backend(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), machine(info.Env()).vmm().backendName());
+  }
+
+  Napi::Value vcpuCount(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), machine(info.Env()).vcpuCount());
+  }
+
+  Napi::Value memoryRegions(const Napi::CallbackInfo& info) {
+    auto regions = machine(info.Env()).vmm().memoryRegions();
+    Napi::Array out = Napi::Array::New(info.Env(), regions.size());
+    for (size_t i = 0; i < regions.size(); i++) {
+      Napi::Object r = Napi::Object::New(info.Env());
+      r.Set("gpa", static_cast<double>(regions[i].gpa));
+      r.Set("size", static_cast<double>(regions[i].size));
+      out.Set(static_cast<uint32_t>(i), r);
+    }
+    return out;
+  }
+
+  Napi::Value readMemory(const Napi::CallbackInfo& info) {
+    uint64_t gpa = u64Arg(info, 0, "gpa");
+    uint64_t len = u64Arg(info, 1, "length");
+    uint8_t* host = hostRange(info.Env(), gpa, len);
+    return Napi::Buffer<uint8_t>::Copy(info.Env(), host, len);
+  }
+
+  Napi::Value writeMemory(const Napi::CallbackInfo& info) {
+    uint64_t gpa = u64Arg(info, 0, "gpa");
+    if (!info[1].IsBuffer()) throw Napi::TypeError::New(info.Env(), "\"data\" is not a Buffer");
+    auto data = info[1].As<Napi::Buffer<uint8_t>>();
+    uint8_t* host = hostRange(info.Env(), gpa, data.Length());
+    std::memcpy(host, data.Data(), data.Length());
+    machine(info.Env()).vmm().codeModified(gpa, data.Length());
+    return info.Env().Undefined();
+  }
+
+  void requireStopped(Napi::Env env, int vcpu) {
+    if (machine(env).state(vcpu) == VcpuState::kRunning) {
+      throw toJsError(env, VmmError{"EBUSY", "vCPU " + std::to_string(vcpu) + " is running"});
+    }
+  }
+
+  Napi::Value getRegisters(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    requireStopped(info.Env(), vcpu);
+    RegisterFile regs;
+    try {
+      machine_->vmm().getRegisters(vcpu, &regs);
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return registersToJs(info.Env(), regs);
+  }
+
+  Napi::Value setRegisters(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    if (!info[1].IsObject())
+      throw Napi::TypeError::New(info.Env(), "\"registers\" is not an object");
+    RegisterFile regs = registersFromJs(info[1].As<Napi::Object>());
+    requireStopped(info.Env(), vcpu);
+    try {
+      machine_->vmm().setRegisters(vcpu, regs);
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value gla2gpa(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    uint64_t gla = u64Arg(info, 1, "gla");
+    int prot = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : kProtRead;
+    requireStopped(info.Env(), vcpu);
+    uint64_t gpa = 0;
+    Translation result;
+    try {
+      result = machine_->vmm().gla2gpa(vcpu, gla, prot, &gpa);
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    if (result == Translation::kFault) return info.Env().Null();
+    if (result == Translation::kError) {
+      throw toJsError(info.Env(),
+                      VmmError{"EFAULT", "the backend could not translate the address"});
+    }
+    return Napi::BigInt::New(info.Env(), gpa);
+  }
+
+  Napi::Value setBreakpointExits(const Napi::CallbackInfo& info) {
+    try {
+      machine(info.Env()).vmm().setBreakpointExits(info[0].ToBoolean());
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value start(const Napi::CallbackInfo& info) {
+    try {
+      machine(info.Env()).start();
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value resume(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    RunOptions options;
+    if (info[1].IsObject()) {
+      Napi::Object o = info[1].As<Napi::Object>();
+      options.mode = o.Get("step").ToBoolean() ? ResumeMode::kStep : ResumeMode::kContinue;
+      options.mask_interrupts = o.Get("maskInterrupts").ToBoolean();
+    }
+    try {
+      machine_->resume(vcpu, options);
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value pause(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    return Napi::Boolean::New(info.Env(), machine_->pause(vcpu));
+  }
+
+  Napi::Value vcpuState(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    return Napi::String::New(info.Env(), vcpuStateName(machine_->state(vcpu)));
+  }
+
+  Napi::Value ref(const Napi::CallbackInfo& info) {
+    if (machine_) tsfn_.Ref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value unref(const Napi::CallbackInfo& info) {
+    if (machine_) tsfn_.Unref(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value destroy(const Napi::CallbackInfo& info) {
+    teardown();
+    return info.Env().Undefined();
+  }
+
+  void teardown() {
+    if (!machine_) return;
+    machine_->shutdown();  // joins the vCPU threads: nothing posts after this
+    machine_.reset();
+    sink_.reset();
+    tsfn_.Release();
+  }
+
+  EventTsfn tsfn_;
+  std::unique_ptr<TsfnSink> sink_;
+  std::unique_ptr<Machine> machine_;
+};
+
+Napi::Value backends(const Napi::CallbackInfo& info) {
+  Napi::Array out = Napi::Array::New(info.Env());
+  uint32_t i = 0;
+  for (const auto& entry : backendRegistry()) out.Set(i++, entry.first);
+  return out;
+}
+
+}  // namespace
+
+void initNapiVmm(Napi::Env env, Napi::Object exports) {
+  exports.Set("Vmm", VmmObject::define(env));
+  exports.Set("backends", Napi::Function::New(env, backends, "backends"));
+}
+
+}  // namespace vmm

@@ -1,0 +1,163 @@
+#include "vmm/vcpu_runner.h"
+
+namespace vmm {
+
+const char* vcpuStateName(VcpuState state) {
+  switch (state) {
+    case VcpuState::kWaitingForSipi:
+      return "waiting-for-sipi";
+    case VcpuState::kParked:
+      return "parked";
+    case VcpuState::kRunning:
+      return "running";
+    case VcpuState::kExited:
+      return "exited";
+  }
+  return "unknown";
+}
+
+Machine::Machine(std::unique_ptr<Vmm> vmm, EventSink* sink)
+    : vmm_(std::move(vmm)), sink_(sink), ports_(sink) {
+  for (int i = 0; i < vmm_->vcpuCount(); i++) vcpus_.push_back(std::make_unique<Vcpu>());
+}
+
+Machine::~Machine() { shutdown(); }
+
+Machine::Vcpu& Machine::at(int vcpu) {
+  if (vcpu < 0 || vcpu >= vcpuCount()) {
+    throw VmmError{"EINVAL", "no vCPU " + std::to_string(vcpu)};
+  }
+  return *vcpus_[vcpu];
+}
+
+void Machine::start() {
+  if (started_) throw VmmError{"EBUSY", "the machine is already started"};
+  started_ = true;
+  vmm_->activate(0);
+  vcpus_[0]->state = VcpuState::kParked;
+  for (int i = 0; i < vcpuCount(); i++) {
+    vcpus_[i]->thread = std::thread(&Machine::threadMain, this, i);
+  }
+}
+
+VcpuState Machine::state(int vcpu) {
+  Vcpu& v = at(vcpu);
+  std::lock_guard<std::mutex> lock(v.mutex);
+  return v.state;
+}
+
+void Machine::resume(int vcpu, const RunOptions& options) {
+  Vcpu& v = at(vcpu);
+  std::lock_guard<std::mutex> lock(v.mutex);
+  if (v.state != VcpuState::kParked) {
+    throw VmmError{
+        "EBUSY", "vCPU " + std::to_string(vcpu) + " is " + vcpuStateName(v.state) + ", not parked"};
+  }
+  vmm_->clearStop(vcpu);
+  v.stop_requested = false;
+  v.options = options;
+  v.state = VcpuState::kRunning;
+  v.go = true;
+  v.wake.notify_one();
+}
+
+bool Machine::pause(int vcpu) {
+  Vcpu& v = at(vcpu);
+  std::lock_guard<std::mutex> lock(v.mutex);
+  if (v.state != VcpuState::kRunning) return false;
+  if (!v.stop_requested) {
+    v.stop_requested = true;
+    vmm_->requestStop(vcpu);
+  }
+  return true;
+}
+
+void Machine::startAp(int vcpu, uint64_t rip) {
+  if (vcpu < 0 || vcpu >= vcpuCount()) {
+    sink_->onLog("INIT/SIPI to vCPU " + std::to_string(vcpu) + ", which does not exist: ignored");
+    return;
+  }
+  Vcpu& v = *vcpus_[vcpu];
+  {
+    std::lock_guard<std::mutex> lock(v.mutex);
+    if (v.state != VcpuState::kWaitingForSipi) return;  // a second SIPI is ignored, as on hardware
+    vmm_->startAp(vcpu, rip);
+    v.options = RunOptions{};
+    v.state = VcpuState::kRunning;
+    v.go = true;
+    v.wake.notify_one();
+  }
+  sink_->onStarted(vcpu);
+}
+
+StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
+  for (;;) {
+    Exit exit = vmm_->run(vcpu, options);
+    switch (exit.kind) {
+      case ExitKind::kPortIn:
+      case ExitKind::kPortOut: {
+        uint32_t in_value = 0;
+        if (exit.kind == ExitKind::kPortIn) {
+          in_value = ports_.in(exit.port, exit.size);
+        } else {
+          ports_.out(exit.port, exit.size, exit.value);
+        }
+        vmm_->completePortIo(vcpu, exit, in_value);
+        // The I/O instruction was the step: do not run a second one. (Length
+        // 0: the backend runs the rest of the instruction, then stops.)
+        if (options.mode == ResumeMode::kStep && exit.inst_length > 0) {
+          return StopEvent{vcpu, ExitKind::kStep, exit.rip + exit.inst_length, ""};
+        }
+        continue;
+      }
+      case ExitKind::kStartAp:
+        startAp(exit.target_vcpu, exit.start_rip);
+        continue;
+      default:
+        return StopEvent{vcpu, exit.kind, exit.rip, exit.message};
+    }
+  }
+}
+
+void Machine::threadMain(int vcpu) {
+  Vcpu& v = *vcpus_[vcpu];
+  for (;;) {
+    RunOptions options;
+    {
+      std::unique_lock<std::mutex> lock(v.mutex);
+      v.wake.wait(lock, [&] { return v.go || quitting_; });
+      if (quitting_) break;
+      v.go = false;
+      options = v.options;
+    }
+    StopEvent event;
+    try {
+      event = runUntilStop(vcpu, options);
+    } catch (const VmmError& error) {
+      event = StopEvent{vcpu, ExitKind::kError, 0, error.code + ": " + error.message};
+    }
+    {
+      std::lock_guard<std::mutex> lock(v.mutex);
+      if (quitting_) break;
+      v.state = VcpuState::kParked;
+    }
+    sink_->onStop(event);
+  }
+  std::lock_guard<std::mutex> lock(v.mutex);
+  v.state = VcpuState::kExited;
+}
+
+void Machine::shutdown() {
+  if (quitting_.exchange(true)) return;
+  for (int i = 0; i < vcpuCount(); i++) {
+    Vcpu& v = *vcpus_[i];
+    std::lock_guard<std::mutex> lock(v.mutex);
+    vmm_->requestStop(i);
+    v.wake.notify_one();
+  }
+  for (auto& v : vcpus_) {
+    if (v->thread.joinable()) v->thread.join();
+  }
+}
+
+}  // namespace vmm

@@ -1,0 +1,67 @@
+// One native thread per vCPU. A thread runs its vCPU until something user
+// space must decide on, parks, and reports one StopEvent; it takes no
+// decisions itself. Port I/O for the devices user space models is served
+// here without waking JS.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "vmm/event_sink.h"
+#include "vmm/port_io.h"
+#include "vmm/vmm.h"
+
+namespace vmm {
+
+enum class VcpuState { kWaitingForSipi, kParked, kRunning, kExited };
+
+const char* vcpuStateName(VcpuState state);
+
+class Machine {
+ public:
+  Machine(std::unique_ptr<Vmm> vmm, EventSink* sink);
+  ~Machine();
+
+  Vmm& vmm() { return *vmm_; }
+  int vcpuCount() const { return static_cast<int>(vcpus_.size()); }
+
+  // Creates the threads. vCPU 0 starts parked (its state is the loader's to
+  // set); the others wait for INIT/SIPI.
+  void start();
+  VcpuState state(int vcpu);
+  // Parked -> running. Throws VmmError{EBUSY} when the vCPU is not parked.
+  void resume(int vcpu, const RunOptions& options);
+  // Running -> a stop is requested; returns true when a StopEvent follows.
+  bool pause(int vcpu);
+  // Stops and joins every thread; the Machine cannot run again.
+  void shutdown();
+
+ private:
+  struct Vcpu {
+    std::mutex mutex;
+    std::condition_variable wake;
+    VcpuState state = VcpuState::kWaitingForSipi;
+    bool go = false;
+    bool stop_requested = false;
+    RunOptions options;
+    std::thread thread;
+  };
+
+  void threadMain(int vcpu);
+  StopEvent runUntilStop(int vcpu, const RunOptions& options);
+  void startAp(int vcpu, uint64_t rip);
+  Vcpu& at(int vcpu);
+
+  std::unique_ptr<Vmm> vmm_;
+  EventSink* sink_;
+  PortIoBus ports_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_;
+  std::atomic<bool> quitting_{false};
+  bool started_ = false;
+};
+
+}  // namespace vmm

@@ -1,0 +1,121 @@
+// The seam between the N-API layer and a hypervisor backend. A backend
+// implements Vmm; nothing above this file knows which backend it is.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vmm/registers.h"
+
+namespace vmm {
+
+// Why Vmm::run returned.
+enum class ExitKind {
+  kPaused,         // requestStop() took effect
+  kBreakpoint,     // int3 executed while breakpoint exits are on; rip = the int3
+  kStep,           // one instruction executed in step mode
+  kDebugRegister,  // a DR0-DR3 breakpoint hit
+  kHalt,           // hlt that the backend reports to user space
+  kShutdown,       // triple fault, guest-requested power-off, all vCPUs halted
+  kPortIn,         // IN from a port the backend does not model
+  kPortOut,        // OUT to a port the backend does not model
+  kStartAp,        // INIT/SIPI sent to a vCPU user space must start
+  kError,          // anything the backend cannot continue from
+};
+
+struct Exit {
+  ExitKind kind = ExitKind::kError;
+  uint64_t rip = 0;
+  // kPortIn / kPortOut
+  uint16_t port = 0;
+  uint8_t size = 0;
+  uint32_t value = 0;
+  uint8_t inst_length = 0;  // of the exiting instruction, where the backend knows it
+  // kStartAp
+  int target_vcpu = -1;
+  uint64_t start_rip = 0;
+  // kShutdown / kError
+  std::string message;
+};
+
+enum class ResumeMode { kContinue, kStep };
+
+struct RunOptions {
+  ResumeMode mode = ResumeMode::kContinue;
+  bool mask_interrupts = false;  // no external interrupt is delivered while set
+};
+
+// One contiguous range of guest-physical RAM and where it is mapped here.
+struct MemoryRegion {
+  uint64_t gpa = 0;
+  uint64_t size = 0;
+  uint8_t* host = nullptr;
+};
+
+// Result of a guest-linear to guest-physical translation.
+enum class Translation { kOk, kFault, kError };
+
+// Access kinds for gla2gpa, as in PROT_READ / PROT_WRITE / PROT_EXEC.
+constexpr int kProtRead = 1, kProtWrite = 2, kProtExec = 4;
+
+struct VmConfig {
+  std::string name;
+  uint64_t memory_bytes = 0;
+  int vcpus = 1;
+};
+
+// Thrown by backends (and the seam) with an errno-style code for JS.
+struct VmmError {
+  std::string code;  // "EINVAL", "ENOENT", "EFAULT", "EBUSY", ...
+  std::string message;
+};
+
+class Vmm {
+ public:
+  virtual ~Vmm() = default;
+
+  virtual std::string backendName() const = 0;
+  virtual int vcpuCount() const = 0;
+  virtual std::vector<MemoryRegion> memoryRegions() const = 0;
+
+  // Only while the vCPU is not inside run(). Throw VmmError on failure.
+  virtual void getRegisters(int vcpu, RegisterFile* regs) = 0;
+  virtual void setRegisters(int vcpu, const RegisterFile& regs) = 0;
+  virtual Translation gla2gpa(int vcpu, uint64_t gla, int prot, uint64_t* gpa) = 0;
+
+  // Guest memory changed under the guest (a breakpoint byte): backends with
+  // translated-code caches drop them.
+  virtual void codeModified(uint64_t gpa, uint64_t len) {}
+
+  // Breakpoint exits for int3 (all vCPUs).
+  virtual void setBreakpointExits(bool on) = 0;
+
+  // Make a vCPU that has not started yet runnable at a real-mode address
+  // (after INIT/SIPI), or the boot vCPU at its loaded state.
+  virtual void activate(int vcpu) = 0;
+  virtual void startAp(int vcpu, uint64_t rip) = 0;
+
+  // On the vCPU's own thread: run until something user space must see.
+  virtual Exit run(int vcpu, const RunOptions& options) = 0;
+  // On the vCPU's own thread, after kPortIn or kPortOut: finish the
+  // instruction (an IN reads in_value) so that the registers read back as
+  // after it, whether or not run() is called again.
+  virtual void completePortIo(int vcpu, const Exit& exit, uint32_t in_value) = 0;
+
+  // From any thread: make run() return kPaused promptly, and keep it so
+  // until clearStop().
+  virtual void requestStop(int vcpu) = 0;
+  virtual void clearStop(int vcpu) = 0;
+};
+
+using VmmFactory = std::function<std::unique_ptr<Vmm>(const VmConfig&)>;
+
+// Backends compiled into this addon, by name ("emu", "bhyve", "kvm").
+std::map<std::string, VmmFactory>& backendRegistry();
+
+}  // namespace vmm

@@ -1,0 +1,39 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const KERNEL_DIR = path.join(ROOT, 'test', 'fixtures', 'guest', 'bin');
+
+export type KernelName = 'up' | 'higher' | 'smp' | 'timer' | 'elf64';
+
+export function kernelPath(name: KernelName): string {
+  return path.join(KERNEL_DIR, `${name}.elf`);
+}
+
+export function kernelImage(name: KernelName): Buffer {
+  return fs.readFileSync(kernelPath(name));
+}
+
+const symbolCache = new Map<KernelName, Map<string, bigint>>();
+
+/** The kernel's symbols, read with binutils' nm. */
+export function symbols(name: KernelName): Map<string, bigint> {
+  let table = symbolCache.get(name);
+  if (table === undefined) {
+    table = new Map();
+    const out = execFileSync('nm', [kernelPath(name)], { encoding: 'utf8' });
+    for (const line of out.split('\n')) {
+      const match = /^([0-9a-f]+) \w (\S+)$/.exec(line);
+      if (match) table.set(match[2]!, BigInt('0x' + match[1]!));
+    }
+    symbolCache.set(name, table);
+  }
+  return table;
+}
+
+export function symbol(name: KernelName, sym: string): bigint {
+  const value = symbols(name).get(sym);
+  if (value === undefined) throw new Error(`${name}.elf has no symbol ${sym}`);
+  return value;
+}

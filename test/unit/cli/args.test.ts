@@ -1,0 +1,105 @@
+import { parseCommandLine, parseListenAddress, parseSize, UsageError } from '../../../lib/cli/args';
+
+describe('parseSize', () => {
+  it.each([
+    ['512M', 512 * 1024 * 1024],
+    ['1G', 1024 ** 3],
+    ['64k', 65536],
+    ['4096', 4096],
+    ['2MiB', 2 * 1024 * 1024],
+  ])('parses %s', (text, bytes) => expect(parseSize(text)).toBe(bytes));
+
+  it.each(['', 'M', '1.5G', '-1M', '12Q'])('refuses %j', (text) => {
+    expect(parseSize(text)).toBeUndefined();
+  });
+});
+
+describe('parseListenAddress', () => {
+  it('defaults the host to 127.0.0.1', () => {
+    expect(parseListenAddress(':1234')).toEqual({ host: '127.0.0.1', port: 1234 });
+    expect(parseListenAddress('1234')).toEqual({ host: '127.0.0.1', port: 1234 });
+  });
+  it('takes a host and a port, IPv6 in brackets', () => {
+    expect(parseListenAddress('0.0.0.0:9')).toEqual({ host: '0.0.0.0', port: 9 });
+    expect(parseListenAddress('[::1]:1234')).toEqual({ host: '::1', port: 1234 });
+  });
+  it('takes a Unix socket path', () => {
+    expect(parseListenAddress('unix:/tmp/gdb.sock')).toEqual({ path: '/tmp/gdb.sock' });
+  });
+  it.each(['unix:', 'host:', 'host:99999', 'a:b'])('refuses %j', (text) => {
+    expect(parseListenAddress(text)).toBeUndefined();
+  });
+});
+
+describe('parseCommandLine', () => {
+  it('fills the defaults', () => {
+    expect(parseCommandLine(['run', 'k.elf'])).toEqual({
+      command: 'run',
+      options: {
+        kernel: 'k.elf',
+        backend: 'auto',
+        wait: false,
+        memoryBytes: 512 * 1024 * 1024,
+        cpus: 1,
+        serial: { kind: 'stdio' },
+        cmdline: '',
+      },
+    });
+  });
+
+  it('reads every option', () => {
+    const invocation = parseCommandLine([
+      'run',
+      'k.elf',
+      '--backend',
+      'emu',
+      '--gdb',
+      'unix:/tmp/s',
+      '--wait',
+      '--memory',
+      '64M',
+      '--cpus',
+      '4',
+      '--serial',
+      'file:/tmp/out',
+      '--cmdline',
+      'cpus=4',
+    ]);
+    expect(invocation).toEqual({
+      command: 'run',
+      options: {
+        kernel: 'k.elf',
+        backend: 'emu',
+        gdb: { path: '/tmp/s' },
+        wait: true,
+        memoryBytes: 64 * 1024 * 1024,
+        cpus: 4,
+        serial: { kind: 'file', path: '/tmp/out' },
+        cmdline: 'cpus=4',
+      },
+    });
+  });
+
+  it('shows help without arguments or with --help', () => {
+    expect(parseCommandLine([])).toEqual({ command: 'help' });
+    expect(parseCommandLine(['--help'])).toEqual({ command: 'help' });
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command/],
+    [['run'], /needs a kernel/],
+    [['run', 'k', 'extra'], /unexpected argument/],
+    [['run', 'k', '--backend', 'qemu'], /--backend must be/],
+    [['run', 'k', '--memory', '1M'], /--memory must be/],
+    [['run', 'k', '--memory', '8G'], /--memory must be/],
+    [['run', 'k', '--cpus', '0'], /--cpus must be/],
+    [['run', 'k', '--cpus', '65'], /--cpus must be/],
+    [['run', 'k', '--serial', 'tty'], /--serial must be/],
+    [['run', 'k', '--gdb', 'nope:x'], /--gdb must be/],
+    [['run', 'k', '--wait'], /--wait needs --gdb/],
+    [['run', 'k', '--bogus'], /Unknown option/],
+  ])('refuses %j with one clear line', (argv, message) => {
+    expect(() => parseCommandLine(argv)).toThrow(UsageError);
+    expect(() => parseCommandLine(argv)).toThrow(message);
+  });
+});
