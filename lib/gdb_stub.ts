@@ -35,6 +35,7 @@ export const DEFAULT_PACKET_SIZE = 0x20000;
 export class GdbStub extends EventEmitter<GdbStubEvents> {
   private server: net.Server | undefined;
   private client: RspConnection | undefined;
+  private readonly sockets = new Set<net.Socket>();
   readonly packetSize: number;
 
   constructor(
@@ -72,19 +73,26 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
     });
   }
 
+  /** Stops listening and drops every connection (the session ends as on a disconnect). */
   close(): Promise<void> {
-    this.client?.close();
     return new Promise((resolve) => {
-      if (this.server === undefined) resolve();
-      else this.server.close(() => resolve());
+      if (this.server === undefined) return resolve();
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
     });
   }
 
   private onConnection(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
     socket.setNoDelay(true);
     if (this.client !== undefined) {
       const reason = 'vmm-gdbstub: another debugger is attached; this connection is refused\n';
       socket.end(framePacket('O' + hexEncode(reason)));
+      // Whatever it sends now is not read; drop it once it hangs up (or soon).
+      socket.on('data', () => undefined);
+      socket.on('error', () => undefined);
+      socket.setTimeout(2000, () => socket.destroy());
       this.emit('notice', 'refused a second debugger connection; the first session goes on');
       return;
     }
@@ -105,6 +113,10 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
         if (reply !== null) {
           if (log.rsp.enabled) log.rsp(`-> ${reply.toString().slice(0, 200)}`);
           connection.send(reply);
+        }
+        if (session.startNoAck) {
+          session.startNoAck = false;
+          connection.disableAcks();
         }
         if (session.ending !== undefined) {
           this.end(connection, session.ending);

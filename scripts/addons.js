@@ -12,6 +12,11 @@ function addonDir(name) {
   return path.join(ROOT, 'addons', name);
 }
 
+/** cmake-js's build folder (`VMM_BUILD_DIR` overrides it). */
+function cmakeBuildDir() {
+  return process.env.VMM_BUILD_DIR || path.join(ROOT, 'build-cmake');
+}
+
 /** Whether node-gyp-build finds a loadable binary (a prebuild or build/Release). */
 function loads(name) {
   try {
@@ -22,4 +27,4 @@ function loads(name) {
   }
 }
 
-module.exports = { ROOT, ADDONS, addonDir, loads };
+module.exports = { ROOT, ADDONS, addonDir, cmakeBuildDir, loads };

@@ -3,7 +3,7 @@ import { g } from './g';
 import { h } from './h';
 import { m } from './m';
 import { question } from './question';
-import { detach, kill, qAttached, qSupported } from './session';
+import { detach, kill, qAttached, qSupported, startNoAckMode } from './session';
 import { qC, qfThreadInfo, qsThreadInfo, qThreadExtraInfo, t } from './threads';
 import { Errors, type Command, type CommandContext, type Reply } from './types';
 
@@ -19,6 +19,7 @@ const COMMANDS: AnyCommand[] = [
   h,
   t,
   qSupported,
+  startNoAckMode,
   qAttached,
   qC,
   qfThreadInfo,

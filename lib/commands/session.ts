@@ -33,3 +33,13 @@ export const kill: Command<true> = {
     return null;
   },
 };
+
+/** `QStartNoAckMode`: no more `+`/`-` after our OK (the reliable transport is TCP). */
+export const startNoAckMode: Command<true> = {
+  prefix: 'QStartNoAckMode',
+  parse: (body) => (body === '' ? true : undefined),
+  handle: ({ session }) => {
+    session.startNoAck = true;
+    return 'OK';
+  },
+};

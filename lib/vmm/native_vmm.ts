@@ -37,8 +37,9 @@ function guard<T>(call: () => T): T {
 }
 
 function rethrow(error: unknown): never {
-  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
-  if (code !== undefined) throw new VmmError(code, (error as Error).message);
+  // Not instanceof Error: the addon's errors may come from another realm (jest's vm contexts).
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') throw new VmmError(code, String(message));
   throw error;
 }
 

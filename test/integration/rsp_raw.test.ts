@@ -1,0 +1,103 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Debugger } from '../../lib/debugger/debugger';
+import { GdbStub } from '../../lib/gdb_stub';
+import { bootKernel, type BootedGuest } from '../support/emu_guest';
+import { symbol } from '../support/kernels';
+import { RspClient } from '../support/rsp_client';
+
+// The stub over the emu backend, driven by a raw RSP client.
+
+let guest: BootedGuest;
+let stub: GdbStub;
+let port: number;
+const clients: RspClient[] = [];
+
+async function connect(): Promise<RspClient> {
+  const client = await RspClient.connect({ host: '127.0.0.1', port });
+  clients.push(client);
+  return client;
+}
+
+function counter(): bigint {
+  return guest.vmm.readPhysical(Number(symbol('up', 'counter')), 8).readBigUInt64LE();
+}
+
+beforeEach(async () => {
+  guest = bootKernel('up');
+  await guest.waitForConsole(/up ok/);
+  stub = new GdbStub(new Debugger(guest.vmm), { listen: { host: '127.0.0.1', port: 0 } });
+  port = Number((await stub.listen()).split(':').pop());
+});
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await stub.close();
+  guest.destroy();
+});
+
+it('attach stops the guest and ? reports the stop', async () => {
+  const client = await connect();
+  expect(await client.request('?')).toMatch(/^T02thread:1;$/);
+  const frozen = counter();
+  await sleep(30);
+  expect(counter()).toBe(frozen);
+});
+
+it('g reports the vCPU registers and m reads the known pattern', async () => {
+  const client = await connect();
+  await client.request('?');
+  const g = await client.request('g');
+  const rip = Buffer.from(g.slice(16 * 16, 16 * 16 + 16), 'hex').readBigUInt64LE();
+  expect(rip).toBe(guest.vmm.getRegisters(0).rip);
+  const pattern = symbol('up', 'pattern');
+  const hex = await client.request(`m${pattern.toString(16)},10`);
+  const expected = Buffer.from(Array.from({ length: 16 }, (_, i) => (i * 7 + 3) & 0xff));
+  expect(hex).toBe(expected.toString('hex'));
+  expect(await client.request('m0,zz')).toMatch(/^E/);
+  expect(await client.request('mffffffffff000000,10')).toMatch(/^E/);
+});
+
+it('c runs the guest and Ctrl-C stops it with T02', async () => {
+  const client = await connect();
+  await client.request('?');
+  const before = counter();
+  client.send('c');
+  await sleep(50);
+  expect(counter()).toBeGreaterThan(before);
+  client.interrupt();
+  expect(await client.next()).toMatch(/^T02thread:1;$/);
+  const frozen = counter();
+  await sleep(30);
+  expect(counter()).toBe(frozen);
+});
+
+it('refuses a second client while the first session goes on', async () => {
+  const first = await connect();
+  await first.request('?');
+  const second = await connect();
+  const notice = await second.next();
+  expect(Buffer.from(notice.slice(1), 'hex').toString()).toMatch(/another debugger is attached/);
+  await sleep(20);
+  expect(second.closed).toBe(true);
+  expect(await first.request('qC')).toBe('QC1');
+  expect(await first.request('?')).toMatch(/^T02/);
+});
+
+it('a client that vanishes mid-packet leaves the guest running', async () => {
+  const client = await connect();
+  await client.request('?');
+  client.socket.write('$m1000,4'); // no '#xx': cut off mid-packet
+  client.socket.destroy();
+  await sleep(50);
+  const before = counter();
+  await sleep(50);
+  expect(counter()).toBeGreaterThan(before);
+  expect(guest.vmm.vcpuState(0)).toBe('running');
+});
+
+it('answers unknown packets with an empty reply and keeps serving', async () => {
+  const client = await connect();
+  expect(await client.request('vMustReplyEmpty')).toBe('');
+  expect(await client.request('qNoSuchThing')).toBe('');
+  expect(await client.request('?')).toMatch(/^T02/);
+});
