@@ -9,6 +9,7 @@ export default tseslint.config(
       'build/',
       'build-cmake/',
       'build-unicorn/',
+      'build-asan/',
       'addons/',
       'node_modules/',
       'coverage/',

@@ -16,6 +16,13 @@ export interface GdbStubOptions {
   listen: ListenAddress;
   /** Largest packet accepted and sent; advertised in qSupported. */
   packetSize?: number;
+  /** Run-length encode replies (default true; gdb and lldb both decode it). */
+  runLengthEncoding?: boolean;
+  /**
+   * Receives a line for every packet, ack and Ctrl-C in and out (`<-` from
+   * the debugger, `->` to it). The `vmm-gdbstub:rsp` debug log is separate.
+   */
+  traceRsp?: (line: string) => void;
 }
 
 interface GdbStubEvents {
@@ -47,10 +54,11 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
   }
 
   /** Starts listening; resolves with the address as text. */
-  listen(): Promise<string> {
+  async listen(): Promise<string> {
+    const address = this.options.listen;
+    if ('path' in address) await removeStaleSocket(address.path);
     const server = net.createServer((socket) => this.onConnection(socket));
     this.server = server;
-    const address = this.options.listen;
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       const done = () => {
@@ -58,15 +66,15 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
         resolve(describe(server.address()));
       };
       if ('path' in address) {
-        if (fs.existsSync(address.path) && fs.statSync(address.path).isSocket()) {
-          fs.unlinkSync(address.path);
-        }
         // The socket file is created 0600: only this user may debug the guest.
+        // The bind happens inside listen(), so the umask is restored at once,
+        // on failure too, before any other file of this process is created.
         const oldMask = process.umask(0o177);
-        server.listen(address.path, () => {
+        try {
+          server.listen(address.path, done);
+        } finally {
           process.umask(oldMask);
-          done();
-        });
+        }
       } else {
         server.listen(address.port, address.host, done);
       }
@@ -96,7 +104,10 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
       this.emit('notice', 'refused a second debugger connection; the first session goes on');
       return;
     }
-    const connection = new RspConnection(socket, this.packetSize);
+    const connection = new RspConnection(socket, this.packetSize, {
+      runLength: this.options.runLengthEncoding ?? true,
+      trace: this.options.traceRsp,
+    });
     this.client = connection;
     const session: Session = { generalVcpu: 0, continueVcpu: -1, packetSize: this.packetSize };
     const queue: Buffer[] = [];
@@ -148,12 +159,36 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
     this.client = undefined;
     connection.close();
     if (how === 'kill') {
+      // Guest memory as without the debugger, even though the VM goes away.
+      this.dbg.removeAllBreakpoints();
       this.emit('kill');
       return;
     }
     this.dbg.detach();
     this.emit('detach');
   }
+}
+
+/**
+ * Removes a socket file left by a stub that is gone; one that still accepts
+ * connections belongs to a live stub and is an EADDRINUSE error.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!fs.existsSync(path) || !fs.statSync(path).isSocket()) return;
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (live) {
+    const error: NodeJS.ErrnoException = new Error(`${path} is in use by a running stub`);
+    error.code = 'EADDRINUSE';
+    throw error;
+  }
+  fs.unlinkSync(path);
 }
 
 function describe(address: string | net.AddressInfo | null): string {

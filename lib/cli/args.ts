@@ -1,3 +1,4 @@
+import { BlockList, isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { ListenAddress } from '../gdb_stub';
 import { parseSerialTarget, type SerialTarget } from '../guest/console';
@@ -12,6 +13,8 @@ export interface RunOptions {
   cpus: number;
   serial: SerialTarget;
   cmdline: string;
+  /** Print every RSP packet in and out on stderr (--trace-rsp). */
+  traceRsp?: boolean;
 }
 
 export type Invocation = { command: 'run'; options: RunOptions } | { command: 'help' };
@@ -33,6 +36,7 @@ export const USAGE = `usage: vmm-gdbstub run <kernel> [options]
   --cpus N                       vCPU count (default 1)
   --serial stdio|file:PATH       where COM1 output goes (default stdio)
   --cmdline STR                  kernel command line
+  --trace-rsp                    print every packet to and from the debugger on stderr
 `;
 
 const MIN_MEMORY = 2 * 1024 * 1024;
@@ -46,6 +50,24 @@ export function parseSize(text: string): number | undefined {
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[match[2]!.toUpperCase()]!;
   const value = Number(match[1]) * unit;
   return Number.isSafeInteger(value) ? value : undefined;
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/**
+ * Whether only this machine can reach the address: a Unix socket, localhost,
+ * 127.0.0.0/8 or ::1 (IPv4-mapped forms included). Anything else is reachable
+ * from the network, and whoever connects controls the guest.
+ */
+export function isLocalAddress(address: ListenAddress): boolean {
+  if ('path' in address) return true;
+  const host = address.host.toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost') return true;
+  const family = isIP(host);
+  if (family === 0) return false;
+  return LOOPBACK.check(host, family === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** Parses `HOST:PORT`, `:PORT`, `PORT` or `unix:PATH`. */
@@ -73,6 +95,7 @@ export function parseCommandLine(argv: string[]): Invocation {
         cpus: { type: 'string', default: '1' },
         serial: { type: 'string', default: 'stdio' },
         cmdline: { type: 'string', default: '' },
+        'trace-rsp': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -110,6 +133,7 @@ export function parseCommandLine(argv: string[]): Invocation {
     }
   }
   if (values.wait && gdb === undefined) throw new UsageError('--wait needs --gdb');
+  if (values['trace-rsp'] && gdb === undefined) throw new UsageError('--trace-rsp needs --gdb');
   const options: RunOptions = {
     kernel,
     backend: backend as BackendRequest,
@@ -120,5 +144,6 @@ export function parseCommandLine(argv: string[]): Invocation {
     cmdline: values.cmdline,
   };
   if (gdb !== undefined) options.gdb = gdb;
+  if (values['trace-rsp']) options.traceRsp = true;
   return { command: 'run', options };
 }

@@ -6,7 +6,7 @@ import { BootError, planBoot } from '../guest';
 import { loadGuest } from '../guest/load';
 import { NativeBackedVmm } from '../vmm/native_vmm';
 import { chooseBackend, probeHost } from '../vmm/select';
-import type { RunOptions } from './args';
+import { isLocalAddress, type RunOptions } from './args';
 
 /** A failure to report as one line, with exit status 1. */
 export class RunError extends Error {
@@ -105,7 +105,10 @@ export async function run(options: RunOptions): Promise<number> {
       dbg.detach();
       return;
     }
-    stub = new GdbStub(dbg, { listen: options.gdb });
+    stub = new GdbStub(dbg, {
+      listen: options.gdb,
+      traceRsp: options.traceRsp === true ? (line) => say(`rsp ${line}`) : undefined,
+    });
     stub.on('attach', () => {
       attached = true;
     });
@@ -117,6 +120,11 @@ export async function run(options: RunOptions): Promise<number> {
     stub.listen().then(
       (address) => {
         say(`gdb server on ${address}${options.wait ? ', waiting for a debugger' : ''}`);
+        if (!isLocalAddress(options.gdb!)) {
+          say(
+            `warning: ${describeAddress(options.gdb!)} is reachable from other machines, and whoever connects controls the guest`,
+          );
+        }
         for (const hint of connectHints(options.gdb!, options.kernel)) say(`  ${hint}`);
         if (!options.wait) dbg.detach();
       },

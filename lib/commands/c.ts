@@ -1,26 +1,62 @@
 import { parseHexBigInt } from '../rsp/hex';
+import type { CommandContext } from './types';
 import { stopReply } from './stop_reply';
 import { Errors, type Command } from './types';
 
+export interface ResumeRequest {
+  address?: bigint;
+}
+
+/**
+ * Parses `[addr]` (c, s) or `sig[;addr]` (C, S). A VM has no signals: the
+ * signal is read and ignored, so `C`/`S` behave as `c`/`s`.
+ */
+export function parseResume(body: string, withSignal: boolean): ResumeRequest | undefined {
+  let rest = body;
+  if (withSignal) {
+    if (!/^[0-9a-fA-F]{2}/.test(rest)) return undefined;
+    rest = rest.slice(2);
+    if (rest !== '' && !rest.startsWith(';')) return undefined;
+    rest = rest.slice(1);
+  }
+  if (rest === '') return {};
+  const address = parseHexBigInt(rest);
+  return address === undefined ? undefined : { address };
+}
+
+/** The vCPU that c and s act on: Hc's, or Hg's when Hc said "all" or "any". */
+export function resumeVcpu({ session }: CommandContext): number {
+  return session.continueVcpu >= 0 ? session.continueVcpu : session.generalVcpu;
+}
+
+/** Moves the resumed vCPU to `address` first; false when its registers cannot be set. */
+export function setResumeAddress(context: CommandContext, vcpu: number, address?: bigint): boolean {
+  if (address === undefined) return true;
+  try {
+    const regs = context.debugger.registers(vcpu);
+    regs.rip = address;
+    context.debugger.vmm.setRegisters(vcpu, regs);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function handleContinue(context: CommandContext, { address }: ResumeRequest) {
+  if (!setResumeAddress(context, resumeVcpu(context), address)) return Errors.invalid;
+  return stopReply(await context.debugger.continue());
+}
+
 /** `c [addr]`: resume every vCPU; the reply is the next stop. */
-export const c: Command<{ address?: bigint }> = {
+export const c: Command<ResumeRequest> = {
   prefix: 'c',
-  parse: (body) => {
-    if (body === '') return {};
-    const address = parseHexBigInt(body);
-    return address === undefined ? undefined : { address };
-  },
-  handle: async ({ debugger: dbg, session }, { address }) => {
-    if (address !== undefined) {
-      const vcpu = session.continueVcpu >= 0 ? session.continueVcpu : session.generalVcpu;
-      const regs = dbg.registers(vcpu);
-      regs.rip = address;
-      try {
-        dbg.vmm.setRegisters(vcpu, regs);
-      } catch {
-        return Errors.invalid;
-      }
-    }
-    return stopReply(await dbg.continue());
-  },
+  parse: (body) => parseResume(body, false),
+  handle: handleContinue,
+};
+
+/** `C sig[;addr]`: as c; the signal is ignored. */
+export const continueWithSignal: Command<ResumeRequest> = {
+  prefix: 'C',
+  parse: (body) => parseResume(body, true),
+  handle: handleContinue,
 };

@@ -1,7 +1,16 @@
-import { c } from './c';
-import { g } from './g';
+import { c, continueWithSignal } from './c';
+import { g, G } from './g';
 import { h } from './h';
-import { m } from './m';
+import { m, M } from './m';
+import { s, stepWithSignal } from './s';
+import { qSearchMemory } from './search';
+import { tBackward } from './t_backward';
+import { vCont, vContQuery } from './vcont';
+import { x, X } from './x';
+import { insertBreakpoint, removeBreakpoint } from './z';
+import { p, P } from './p';
+import { nonStop, qOffsets, qSymbol, threadEvents, vMustReplyEmpty } from './q_misc';
+import { qXferFeaturesRead } from './qxfer_features';
 import { question } from './question';
 import { detach, kill, qAttached, qSupported, startNoAckMode } from './session';
 import { qC, qfThreadInfo, qsThreadInfo, qThreadExtraInfo, t } from './threads';
@@ -14,11 +23,32 @@ type AnyCommand = Command<any>;
 const COMMANDS: AnyCommand[] = [
   question,
   g,
+  G,
+  p,
+  P,
+  qXferFeaturesRead,
+  vMustReplyEmpty,
+  qOffsets,
+  qSymbol,
+  nonStop,
+  threadEvents,
   m,
+  M,
+  x,
+  X,
+  insertBreakpoint,
+  removeBreakpoint,
   c,
+  continueWithSignal,
+  s,
+  stepWithSignal,
+  vContQuery,
+  vCont,
+  qSearchMemory,
+  tBackward,
   h,
   t,
-  qSupported,
+  qSupported(() => COMMANDS),
   startNoAckMode,
   qAttached,
   qC,

@@ -6,7 +6,12 @@ export interface ReadMemoryRequest {
   length: number;
 }
 
-/** Parses `addr,length` as m and x share it. */
+export interface WriteMemoryRequest {
+  address: bigint;
+  data: Buffer;
+}
+
+/** Parses `addr,length` as m, M, x and X share it. */
 export function parseAddressLength(body: string): ReadMemoryRequest | undefined {
   const comma = body.indexOf(',');
   if (comma < 0) return undefined;
@@ -27,4 +32,22 @@ export const m: Command<ReadMemoryRequest> = {
     const data = dbg.readMemory(session.generalVcpu, address, allowed);
     return data.length === 0 ? Errors.fault : data.toString('hex');
   },
+};
+
+/** `M addr,length:XX...`: writes guest-virtual memory, all or nothing. */
+export const M: Command<WriteMemoryRequest> = {
+  prefix: 'M',
+  parse: (body) => {
+    const colon = body.indexOf(':');
+    if (colon < 0) return undefined;
+    const range = parseAddressLength(body.slice(0, colon));
+    const hex = body.slice(colon + 1);
+    // The length must match the data, which the packet size already bounds.
+    if (range === undefined || hex.length !== range.length * 2 || !/^[0-9a-fA-F]*$/.test(hex)) {
+      return undefined;
+    }
+    return { address: range.address, data: Buffer.from(hex, 'hex') };
+  },
+  handle: ({ debugger: dbg, session }, { address, data }) =>
+    dbg.writeMemory(session.generalVcpu, address, data) ? 'OK' : Errors.fault,
 };

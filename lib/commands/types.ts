@@ -8,6 +8,8 @@ export interface Session {
   continueVcpu: number;
   /** Largest packet we accept and send. */
   packetSize: number;
+  /** The features gdb listed in qSupported, as sent (`swbreak+`, `xmlRegisters=i386`). */
+  clientFeatures?: string[];
   /** Set by QStartNoAckMode: acks stop after this reply. */
   startNoAck?: boolean;
   /** Set by D or k: the server closes the connection after replying. */

@@ -6,27 +6,54 @@ import { framePacket } from './packet_writer';
 interface ConnectionEvents {
   packet: [Buffer];
   interrupt: [];
-  /** A line for the log: bad checksums, oversized packets. */
+  /** A line for the log: bad checksums, oversized packets, given-up retransmissions. */
   warning: [string];
   close: [];
 }
 
+export interface RspConnectionOptions {
+  /** Run-length encode replies (default true); off, replies go out as given. */
+  runLength?: boolean;
+  /** Receives one line per packet, ack and interrupt in either direction (`<-` in, `->` out). */
+  trace?: (line: string) => void;
+  /** Consecutive `-` answered with a retransmission before giving up (default 5). */
+  maxRetransmits?: number;
+}
+
+/** Longest packet text a trace line shows. */
+const TRACE_LIMIT = 2000;
+
 /**
  * One debugger's byte stream: framing, `+`/`-` acknowledgements with
  * retransmission of the last packet on `-`, and no-ack mode.
+ *
+ * Outgoing lengths: send() takes replies the commands have already bounded
+ * from session.packetSize; a framed reply over maxPacket is logged (a command
+ * bug) and sent anyway, since gdb and lldb read longer packets and dropping
+ * it would leave the debugger waiting. Incoming packets are bounded by
+ * PacketReader: data up to maxPacket bytes is accepted.
  */
 export class RspConnection extends EventEmitter<ConnectionEvents> {
   private readonly reader: PacketReader;
+  private readonly runLength: boolean;
+  private readonly trace: ((line: string) => void) | undefined;
+  private readonly maxRetransmits: number;
   private ackMode = true;
+  /** The last packet sent, until the debugger acknowledges it. */
   private lastSent: Buffer | undefined;
+  private nacks = 0;
   private closed = false;
 
   constructor(
     private readonly stream: Duplex,
     readonly maxPacket: number,
+    options: RspConnectionOptions = {},
   ) {
     super();
     this.reader = new PacketReader(maxPacket);
+    this.runLength = options.runLength ?? true;
+    this.trace = options.trace;
+    this.maxRetransmits = options.maxRetransmits ?? 5;
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('close', () => this.onClose());
     stream.on('end', () => this.onClose());
@@ -40,15 +67,28 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     return this.closed;
   }
 
-  /** After the OK to QStartNoAckMode has been sent. */
+  get acknowledging(): boolean {
+    return this.ackMode;
+  }
+
+  /**
+   * After the OK to QStartNoAckMode has been sent: no more `+`/`-` from us,
+   * and those the debugger still sends (its `+` for that OK) are ignored.
+   */
   disableAcks(): void {
     this.ackMode = false;
+    this.lastSent = undefined;
   }
 
   send(payload: string | Buffer): void {
     if (this.closed) return;
-    const framed = framePacket(payload);
+    const framed = framePacket(payload, { runLength: this.runLength });
+    if (framed.length > this.maxPacket) {
+      this.emit('warning', `reply of ${framed.length} bytes exceeds PacketSize ${this.maxPacket}`);
+    }
     this.lastSent = this.ackMode ? framed : undefined;
+    this.nacks = 0;
+    this.trace?.(`-> ${describe(payload)}`);
     this.stream.write(framed);
   }
 
@@ -57,39 +97,75 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     if (!this.closed) this.stream.end();
   }
 
+  private ack(byte: '+' | '-'): void {
+    if (!this.ackMode) return;
+    this.trace?.(`-> ${byte}`);
+    this.stream.write(byte);
+  }
+
   private onData(chunk: Buffer): void {
     for (const item of this.reader.push(chunk)) {
       switch (item.kind) {
         case 'packet':
-          if (this.ackMode) this.stream.write('+');
+          this.trace?.(`<- ${describe(item.payload)}`);
+          // A new request means our last reply arrived, acknowledged or not.
+          this.lastSent = undefined;
+          this.ack('+');
           this.emit('packet', item.payload);
           break;
         case 'bad-checksum':
+          this.trace?.(`<- (bad checksum) ${describe(item.payload)}`);
           this.emit(
             'warning',
             `bad checksum on packet ${JSON.stringify(item.payload.subarray(0, 40).toString('latin1'))}`,
           );
-          if (this.ackMode) this.stream.write('-');
+          this.ack('-');
           break;
         case 'oversized':
+          this.trace?.(`<- (oversized packet of ${item.length} bytes)`);
           this.emit(
             'warning',
-            `packet of ${item.length} bytes exceeds PacketSize ${this.maxPacket}`,
+            `packet of ${item.length} bytes exceeds PacketSize ${this.maxPacket}; dropped`,
           );
-          if (this.ackMode) this.stream.write('+');
+          this.ack('+');
           this.send('E01');
           break;
         case 'nack':
-          if (this.lastSent !== undefined) this.stream.write(this.lastSent);
+          if (!this.ackMode) break;
+          this.trace?.('<- -');
+          this.retransmit();
           break;
         case 'ack':
+          if (!this.ackMode) break;
+          this.trace?.('<- +');
           this.lastSent = undefined;
+          this.nacks = 0;
           break;
         case 'interrupt':
+          this.trace?.('<- ^C');
+          if (item.discarded !== undefined) {
+            this.emit('warning', `Ctrl-C inside a packet: ${item.discarded} bytes of it discarded`);
+          }
           this.emit('interrupt');
           break;
       }
     }
+  }
+
+  private retransmit(): void {
+    if (this.lastSent === undefined) return;
+    if (this.nacks >= this.maxRetransmits) {
+      this.emit(
+        'warning',
+        `packet refused ${this.nacks + 1} times in a row; no more retransmissions`,
+      );
+      this.lastSent = undefined;
+      this.nacks = 0;
+      return;
+    }
+    this.nacks++;
+    this.trace?.(`-> (retransmission ${this.nacks})`);
+    this.stream.write(this.lastSent);
   }
 
   private onClose(): void {
@@ -97,4 +173,21 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.closed = true;
     this.emit('close');
   }
+}
+
+/** A packet as a trace shows it: printable ASCII as is, other bytes as \xNN, long ones cut. */
+function describe(payload: string | Buffer): string {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+  const shown = bytes.subarray(0, TRACE_LIMIT);
+  const parts: string[] = [];
+  let plainFrom = 0;
+  for (let i = 0; i < shown.length; i++) {
+    const byte = shown[i]!;
+    if (byte >= 0x20 && byte < 0x7f && byte !== 0x5c) continue;
+    parts.push(shown.toString('latin1', plainFrom, i), `\\x${byte.toString(16).padStart(2, '0')}`);
+    plainFrom = i + 1;
+  }
+  parts.push(shown.toString('latin1', plainFrom));
+  const text = parts.join('');
+  return bytes.length > TRACE_LIMIT ? `${text}... (${bytes.length} bytes)` : text;
 }

@@ -7,7 +7,16 @@ export type InboundItem =
   | { kind: 'oversized'; length: number }
   | { kind: 'ack' }
   | { kind: 'nack' }
-  | { kind: 'interrupt' };
+  /** Ctrl-C; `discarded` is the length of the partial packet it cut short, if any. */
+  | { kind: 'interrupt'; discarded?: number };
+
+export interface PacketReaderOptions {
+  /**
+   * Whether 0x03 inside a text packet is Ctrl-C (true, the stub's side) or
+   * data (false: a client reading replies, where binary `x` data may hold it).
+   */
+  interruptInBody?: boolean;
+}
 
 const DOLLAR = 0x24;
 const HASH = 0x23;
@@ -25,10 +34,22 @@ const HEX_VALUE = (() => {
   return table;
 })();
 
+/** Packets whose bodies carry escaped binary data, in which 0x03 is a byte like any other. */
+const BINARY_PREFIXES = ['X', 'vFile:', 'vFlashWrite:', 'qSearch:memory:'].map((p) =>
+  Buffer.from(p, 'latin1'),
+);
+const QXFER = Buffer.from('qXfer:', 'latin1');
+const QXFER_WRITE = Buffer.from(':write:', 'latin1');
+
 /**
  * Splits a debugger's byte stream into packets, acks and interrupts. Junk
- * between packets is skipped; a `$` inside a packet restarts it (resync after
- * a lost `#`); a packet longer than maxPacket is dropped whole and reported.
+ * between packets is skipped; a `$` inside a packet or its checksum restarts
+ * it (resync after a lost `#` or digit); a packet longer than maxPacket is dropped whole and reported.
+ * Ctrl-C is reported between packets and also inside a text packet, which it
+ * discards (a debugger that gave up on the packet); inside a binary packet
+ * (X, vFile:, vFlashWrite:, qXfer:...:write:, qSearch:memory:), known from
+ * the bytes before it, 0x03 is data. `}` escapes are left to the commands
+ * that take binary data (unescapeBinary): they mean nothing to framing.
  * The receive buffer is reused and grows up to maxPacket.
  */
 export class PacketReader {
@@ -37,9 +58,14 @@ export class PacketReader {
   private state: 'idle' | 'body' | 'sum1' | 'sum2' = 'idle';
   private sumHigh = 0;
   private oversized = 0;
+  private readonly interruptInBody: boolean;
 
-  constructor(private readonly maxPacket: number) {
+  constructor(
+    private readonly maxPacket: number,
+    options: PacketReaderOptions = {},
+  ) {
     this.buffer = Buffer.allocUnsafe(Math.min(maxPacket, 4096));
+    this.interruptInBody = options.interruptInBody ?? true;
   }
 
   /** Feeds bytes; returns what they completed. */
@@ -59,21 +85,42 @@ export class PacketReader {
             this.state = 'sum1';
           } else if (byte === DOLLAR) {
             this.begin();
+          } else if (byte === CTRL_C && this.interruptInBody && !this.isBinary()) {
+            out.push(this.abandon());
           } else {
             this.append(byte);
           }
           break;
         case 'sum1':
+          // A `$` for a checksum digit: the packet was cut; like junk, it gets no `-`
+          // (which the debugger would take as refusing the packet it is sending now).
+          if (byte === DOLLAR) {
+            this.begin();
+            break;
+          }
+          if (byte === CTRL_C && this.interruptInBody) {
+            out.push(this.abandon());
+            break;
+          }
           this.sumHigh = HEX_VALUE[byte]!;
           this.state = 'sum2';
           break;
         case 'sum2': {
+          if (byte === DOLLAR) {
+            this.begin();
+            break;
+          }
+          if (byte === CTRL_C && this.interruptInBody) {
+            out.push(this.abandon());
+            break;
+          }
           this.state = 'idle';
           const low = HEX_VALUE[byte]!;
           if (this.oversized > 0) {
             out.push({ kind: 'oversized', length: this.oversized });
             break;
           }
+          // A copy: the receive buffer is reused and packets may wait in a queue.
           const payload = Buffer.from(this.buffer.subarray(0, this.length));
           const ok =
             this.sumHigh >= 0 && low >= 0 && ((this.sumHigh << 4) | low) === checksum(payload);
@@ -89,6 +136,33 @@ export class PacketReader {
     this.state = 'body';
     this.length = 0;
     this.oversized = 0;
+  }
+
+  /** Drops the packet in progress for a Ctrl-C. */
+  private abandon(): InboundItem {
+    const discarded = Math.max(this.length, this.oversized);
+    this.state = 'idle';
+    this.length = 0;
+    this.oversized = 0;
+    return { kind: 'interrupt', discarded };
+  }
+
+  /** Whether the packet so far is one that carries binary data at this point. */
+  private isBinary(): boolean {
+    const head = this.buffer.subarray(0, this.length);
+    for (const prefix of BINARY_PREFIXES) {
+      if (
+        head.length >= prefix.length &&
+        head.compare(prefix, 0, prefix.length, 0, prefix.length) === 0
+      ) {
+        return true;
+      }
+    }
+    return (
+      head.length > QXFER.length &&
+      head.compare(QXFER, 0, QXFER.length, 0, QXFER.length) === 0 &&
+      head.indexOf(QXFER_WRITE, QXFER.length) >= 0
+    );
   }
 
   private append(byte: number): void {

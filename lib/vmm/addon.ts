@@ -12,6 +12,7 @@ export interface NativeVmm {
   setRegisters(vcpu: number, registers: RegisterFile): void;
   gla2gpa(vcpu: number, gla: bigint, prot: number): bigint | null;
   setBreakpointExits(on: boolean): void;
+  injectException(vcpu: number, vector: number, errorCode?: number): void;
   start(): void;
   resume(vcpu: number, options: { step: boolean; maskInterrupts: boolean }): void;
   pause(vcpu: number): boolean;

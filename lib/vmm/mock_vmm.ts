@@ -191,6 +191,24 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
     this.breakpointExits = on;
   }
 
+  /** Whether int3 exits are on now (for tests). */
+  get breakpointExitsOn(): boolean {
+    return this.breakpointExits;
+  }
+
+  /** Every exception injected, in order (the mock's guest has no IDT). */
+  readonly injected: { vcpu: number; vector: number; errorCode?: number; rip: bigint }[] = [];
+
+  injectException(vcpu: number, vector: number, errorCode?: number): void {
+    if (this.states[this.vcpu(vcpu)] === 'running')
+      throw new VmmError('EBUSY', `vCPU ${vcpu} is running`);
+    if (!Number.isInteger(vector) || vector < 0 || vector > 31)
+      throw new VmmError('EINVAL', `${vector} is not an exception vector`);
+    const entry: (typeof this.injected)[number] = { vcpu, vector, rip: this.regs[vcpu]!.rip };
+    if (errorCode !== undefined) entry.errorCode = errorCode;
+    this.injected.push(entry);
+  }
+
   start(): void {}
 
   resume(vcpu: number, options: ResumeOptions = {}): void {

@@ -122,6 +122,14 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     this.native.setBreakpointExits(on);
   }
 
+  injectException(vcpu: number, vector: number, errorCode?: number): void {
+    guard(() =>
+      errorCode === undefined
+        ? this.native.injectException(vcpu, vector)
+        : this.native.injectException(vcpu, vector, errorCode),
+    );
+  }
+
   start(): void {
     guard(() => this.native.start());
   }

@@ -64,6 +64,12 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
   gla2gpa(vcpu: number, gla: bigint, access?: number): bigint | undefined;
   /** Whether int3 stops the vCPU with reason 'breakpoint' (all vCPUs). */
   setBreakpointExits(on: boolean): void;
+  /**
+   * Only while the vCPU is parked: deliver exception `vector` (0-31) through
+   * the guest's IDT when it next runs, at its current rip (for an int3 that
+   * was not the debugger's, move rip past it first: #BP is a trap).
+   */
+  injectException(vcpu: number, vector: number, errorCode?: number): void;
   /** Creates the vCPU threads: vCPU 0 parked, the others waiting for INIT/SIPI. */
   start(): void;
   resume(vcpu: number, options?: ResumeOptions): void;

@@ -234,6 +234,13 @@ class BhyveVmm : public Vmm {
   // for capability changes, which a running vCPU would make us wait for.
   void setBreakpointExits(bool on) override { breakpoint_exits_ = on; }
 
+  void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) override {
+    // restart_instruction 0: the exception is taken at the RIP set now.
+    if (vm_inject_exception(vcpus_[vcpu], vector, has_error_code ? 1 : 0, error_code, 0) != 0) {
+      fail("vm_inject_exception", vcpu);
+    }
+  }
+
   void activate(int vcpu) override {
     if (vm_activate_cpu(vcpus_[vcpu]) != 0) fail("vm_activate_cpu", vcpu);
   }

@@ -145,6 +145,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
                            InstanceMethod<&VmmObject::setRegisters>("setRegisters"),
                            InstanceMethod<&VmmObject::gla2gpa>("gla2gpa"),
                            InstanceMethod<&VmmObject::setBreakpointExits>("setBreakpointExits"),
+                           InstanceMethod<&VmmObject::injectException>("injectException"),
                            InstanceMethod<&VmmObject::start>("start"),
                            InstanceMethod<&VmmObject::resume>("resume"),
                            InstanceMethod<&VmmObject::pause>("pause"),
@@ -322,6 +323,24 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
   Napi::Value setBreakpointExits(const Napi::CallbackInfo& info) {
     try {
       machine(info.Env()).vmm().setBreakpointExits(info[0].ToBoolean());
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value injectException(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    if (!info[1].IsNumber()) throw Napi::TypeError::New(info.Env(), "\"vector\" is not a number");
+    int vector = info[1].As<Napi::Number>().Int32Value();
+    if (vector < 0 || vector > 31) {
+      throw Napi::RangeError::New(info.Env(), "\"vector\" is not an exception vector (0-31)");
+    }
+    bool has_error_code = info[2].IsNumber();
+    uint32_t error_code = has_error_code ? info[2].As<Napi::Number>().Uint32Value() : 0;
+    requireStopped(info.Env(), vcpu);
+    try {
+      machine_->vmm().injectException(vcpu, vector, has_error_code, error_code);
     } catch (const VmmError& error) {
       throw toJsError(info.Env(), error);
     }

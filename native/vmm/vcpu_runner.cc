@@ -35,6 +35,10 @@ void Machine::start() {
   started_ = true;
   vmm_->activate(0);
   vcpus_[0]->state = VcpuState::kParked;
+  // APs the hypervisor starts itself wait for their SIPI inside run().
+  if (vmm_->startsApsItself()) {
+    for (int i = 1; i < vcpuCount(); i++) vcpus_[i]->go = true;
+  }
   for (int i = 0; i < vcpuCount(); i++) {
     vcpus_[i]->thread = std::thread(&Machine::threadMain, this, i);
   }
@@ -90,6 +94,16 @@ void Machine::startAp(int vcpu, uint64_t rip) {
   sink_->onStarted(vcpu);
 }
 
+void Machine::markStarted(int vcpu) {
+  Vcpu& v = *vcpus_[vcpu];
+  {
+    std::lock_guard<std::mutex> lock(v.mutex);
+    if (v.state != VcpuState::kWaitingForSipi) return;
+    v.state = VcpuState::kRunning;
+  }
+  sink_->onStarted(vcpu);
+}
+
 StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
   for (;;) {
     Exit exit = vmm_->run(vcpu, options);
@@ -111,7 +125,11 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
         continue;
       }
       case ExitKind::kStartAp:
-        startAp(exit.target_vcpu, exit.start_rip);
+        if (exit.target_vcpu == vcpu) {
+          markStarted(vcpu);  // the hypervisor started this AP itself
+        } else {
+          startAp(exit.target_vcpu, exit.start_rip);
+        }
         continue;
       default:
         return StopEvent{vcpu, exit.kind, exit.rip, exit.message};

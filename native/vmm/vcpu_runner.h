@@ -54,6 +54,8 @@ class Machine {
   void threadMain(int vcpu);
   StopEvent runUntilStop(int vcpu, const RunOptions& options);
   void startAp(int vcpu, uint64_t rip);
+  // An AP the hypervisor started (Vmm::startsApsItself) is now running.
+  void markStarted(int vcpu);
   Vcpu& at(int vcpu);
 
   std::unique_ptr<Vmm> vmm_;

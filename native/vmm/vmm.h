@@ -95,10 +95,23 @@ class Vmm {
   // Breakpoint exits for int3 (all vCPUs).
   virtual void setBreakpointExits(bool on) = 0;
 
+  // Only while the vCPU is not inside run(): deliver exception `vector`
+  // through the guest IDT at the next entry, at the current RIP (for a trap
+  // such as an int3 that was not ours, the caller moves RIP past it first).
+  virtual void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) = 0;
+
   // Make a vCPU that has not started yet runnable at a real-mode address
   // (after INIT/SIPI), or the boot vCPU at its loaded state.
   virtual void activate(int vcpu) = 0;
   virtual void startAp(int vcpu, uint64_t rip) = 0;
+
+  // True when the hypervisor starts APs on INIT/SIPI by itself (KVM's
+  // in-kernel local APIC). Then Machine::start() runs every AP's thread at
+  // once: run() for an AP waits inside the backend until its SIPI, then
+  // returns kStartAp with target_vcpu = that AP before it has executed
+  // anything. Until then the AP is "waiting for SIPI" to the seam, and its
+  // registers read as the reset state without entering the hypervisor.
+  virtual bool startsApsItself() const { return false; }
 
   // On the vCPU's own thread: run until something user space must see.
   virtual Exit run(int vcpu, const RunOptions& options) = 0;

@@ -1,4 +1,10 @@
-import { parseCommandLine, parseListenAddress, parseSize, UsageError } from '../../../lib/cli/args';
+import {
+  isLocalAddress,
+  parseCommandLine,
+  parseListenAddress,
+  parseSize,
+  UsageError,
+} from '../../../lib/cli/args';
 
 describe('parseSize', () => {
   it.each([
@@ -28,6 +34,25 @@ describe('parseListenAddress', () => {
   });
   it.each(['unix:', 'host:', 'host:99999', 'a:b'])('refuses %j', (text) => {
     expect(parseListenAddress(text)).toBeUndefined();
+  });
+});
+
+describe('isLocalAddress', () => {
+  it.each([
+    '127.0.0.1',
+    '127.1.2.3',
+    '::1',
+    '0:0:0:0:0:0:0:1',
+    '::ffff:127.0.0.1',
+    'localhost',
+    'LocalHost.',
+  ])('takes %j as local', (host) => expect(isLocalAddress({ host, port: 1234 })).toBe(true));
+  it.each(['0.0.0.0', '::', '10.0.0.1', '192.168.1.2', '128.0.0.1', 'fe80::1', 'example.com', ''])(
+    'takes %j as reachable from other machines',
+    (host) => expect(isLocalAddress({ host, port: 1234 })).toBe(false),
+  );
+  it('takes a Unix socket as local', () => {
+    expect(isLocalAddress({ path: '/tmp/gdb.sock' })).toBe(true);
   });
 });
 
@@ -64,6 +89,7 @@ describe('parseCommandLine', () => {
       'file:/tmp/out',
       '--cmdline',
       'cpus=4',
+      '--trace-rsp',
     ]);
     expect(invocation).toEqual({
       command: 'run',
@@ -76,8 +102,14 @@ describe('parseCommandLine', () => {
         cpus: 4,
         serial: { kind: 'file', path: '/tmp/out' },
         cmdline: 'cpus=4',
+        traceRsp: true,
       },
     });
+  });
+
+  it('leaves traceRsp out unless --trace-rsp is given', () => {
+    const invocation = parseCommandLine(['run', 'k.elf', '--gdb', ':1234']);
+    expect(invocation.command === 'run' && 'traceRsp' in invocation.options).toBe(false);
   });
 
   it('shows help without arguments or with --help', () => {
@@ -97,6 +129,7 @@ describe('parseCommandLine', () => {
     [['run', 'k', '--serial', 'tty'], /--serial must be/],
     [['run', 'k', '--gdb', 'nope:x'], /--gdb must be/],
     [['run', 'k', '--wait'], /--wait needs --gdb/],
+    [['run', 'k', '--trace-rsp'], /--trace-rsp needs --gdb/],
     [['run', 'k', '--bogus'], /Unknown option/],
   ])('refuses %j with one clear line', (argv, message) => {
     expect(() => parseCommandLine(argv)).toThrow(UsageError);

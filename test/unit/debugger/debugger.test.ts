@@ -19,15 +19,14 @@ describe('Debugger (all-stop)', () => {
 
   it('reports a breakpoint on one vCPU and stops the others', async () => {
     const vmm = new MockVmm({ vcpus: 2 });
-    vmm.writePhysical(0x1010, Buffer.from([0xcc]));
     const regs = vmm.getRegisters(1);
     regs.rip = 0x1000n;
     vmm.setRegisters(1, regs);
     const r0 = vmm.getRegisters(0);
     r0.rip = 0x8000n;
     vmm.setRegisters(0, r0);
-    vmm.setBreakpointExits(true);
     const dbg = new Debugger(vmm);
+    expect(dbg.insertBreakpoint(1, 0x1010n)).toBe(true);
     const stop = await dbg.continue();
     expect(stop).toEqual({ vcpu: 1, reason: 'breakpoint', rip: 0x1010n });
     expect(vmm.vcpuState(0)).toBe('parked');
@@ -35,18 +34,17 @@ describe('Debugger (all-stop)', () => {
 
   it('queues a second vCPU stop and reports it on the next continue without running', async () => {
     const vmm = new MockVmm({ vcpus: 2 });
-    vmm.writePhysical(0x1000, Buffer.from([0xcc]));
-    vmm.writePhysical(0x2000, Buffer.from([0xcc]));
     for (const [v, rip] of [
-      [0, 0x1000n],
-      [1, 0x2000n],
+      [0, 0x0ff0n],
+      [1, 0x1ff0n],
     ] as const) {
       const regs = vmm.getRegisters(v);
       regs.rip = rip;
       vmm.setRegisters(v, regs);
     }
-    vmm.setBreakpointExits(true);
     const dbg = new Debugger(vmm);
+    dbg.insertBreakpoint(0, 0x1000n);
+    dbg.insertBreakpoint(0, 0x2000n);
     const first = await dbg.continue();
     const second = await dbg.continue();
     expect([first.vcpu, second.vcpu].sort()).toEqual([0, 1]);

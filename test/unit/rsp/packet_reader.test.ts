@@ -4,10 +4,22 @@ import { framePacket } from '../../../lib/rsp/packet_writer';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 
+/** `$body#xx` with the checksum digits in upper case. */
+function frameUpper(body: string): Buffer {
+  return bytes(`$${body}#${checksum(bytes(body)).toString(16).padStart(2, '0').toUpperCase()}`);
+}
+
 describe('PacketReader', () => {
   it('returns a packet whose checksum matches', () => {
     const reader = new PacketReader(4096);
     expect(reader.push(bytes('$g#67'))).toEqual([{ kind: 'packet', payload: bytes('g') }]);
+  });
+
+  it('accepts checksum digits in either case', () => {
+    const reader = new PacketReader(4096);
+    expect(reader.push(frameUpper('OK'))).toEqual([{ kind: 'packet', payload: bytes('OK') }]);
+    expect(reader.push(bytes('$OK#9a'))).toEqual([{ kind: 'packet', payload: bytes('OK') }]);
+    expect(reader.push(bytes('$OK#9A'))).toEqual([{ kind: 'packet', payload: bytes('OK') }]);
   });
 
   it('reports a bad checksum with the payload', () => {
@@ -29,6 +41,17 @@ describe('PacketReader', () => {
     }
   });
 
+  it('reassembles packets fed one byte at a time', () => {
+    const reader = new PacketReader(4096);
+    const stream = Buffer.concat([framePacket('?'), bytes('+'), framePacket('qC')]);
+    const items = [...stream].flatMap((byte) => reader.push(Buffer.from([byte])));
+    expect(items).toEqual([
+      { kind: 'packet', payload: bytes('?') },
+      { kind: 'ack' },
+      { kind: 'packet', payload: bytes('qC') },
+    ]);
+  });
+
   it('reports acks, nacks and Ctrl-C between packets', () => {
     const reader = new PacketReader(4096);
     expect(reader.push(bytes('+-\x03')).map((i) => i.kind)).toEqual(['ack', 'nack', 'interrupt']);
@@ -40,20 +63,115 @@ describe('PacketReader', () => {
     expect(items).toEqual([{ kind: 'packet', payload: bytes('?') }]);
   });
 
-  it('drops a packet over the size limit whole and says how long it was', () => {
-    const reader = new PacketReader(8);
-    const items = reader.push(bytes('$0123456789#00$?#3f'));
-    expect(items).toEqual([
-      { kind: 'oversized', length: 10 },
-      { kind: 'packet', payload: bytes('?') },
-    ]);
+  it('resyncs without a nack when a $ replaces a checksum digit', () => {
+    for (const text of ['$g#$?#3f', '$g#6$?#3f']) {
+      const reader = new PacketReader(4096);
+      expect(reader.push(bytes(text))).toEqual([{ kind: 'packet', payload: bytes('?') }]);
+    }
   });
 
-  it('grows its buffer up to the limit for large packets', () => {
-    const reader = new PacketReader(0x20000);
-    const body = 'M0,' + 'ab'.repeat(0x8000);
-    const items = reader.push(framePacket(body));
-    expect(items).toEqual([{ kind: 'packet', payload: bytes(body) }]);
+  it('leaves } escapes in the payload for the commands to undo', () => {
+    const reader = new PacketReader(4096);
+    const body = 'X0,1:}]';
+    expect(reader.push(framePacket(body))).toEqual([{ kind: 'packet', payload: bytes(body) }]);
+  });
+
+  describe('Ctrl-C inside a packet', () => {
+    it('discards a text packet cut by Ctrl-C and reports the interrupt', () => {
+      const reader = new PacketReader(4096);
+      const items = reader.push(bytes('$m1000,\x0340#00$?#3f'));
+      expect(items).toEqual([
+        { kind: 'interrupt', discarded: 6 },
+        { kind: 'packet', payload: bytes('?') },
+      ]);
+    });
+
+    it('discards a packet cut by Ctrl-C in its checksum', () => {
+      for (const text of ['$g#\x03', '$g#6\x03']) {
+        const reader = new PacketReader(4096);
+        expect(reader.push(bytes(text))).toEqual([{ kind: 'interrupt', discarded: 1 }]);
+        expect(reader.push(bytes('$g#67'))).toEqual([{ kind: 'packet', payload: bytes('g') }]);
+      }
+    });
+
+    it('works across chunks', () => {
+      const reader = new PacketReader(4096);
+      expect(reader.push(bytes('$qSupp'))).toEqual([]);
+      expect(reader.push(bytes('\x03'))).toEqual([{ kind: 'interrupt', discarded: 5 }]);
+    });
+
+    it.each([
+      ['X1000,3:', 'X'],
+      ['vFile:pwrite:3,0,', 'vFile'],
+      ['vFlashWrite:1000:', 'vFlashWrite'],
+      ['qXfer:features:write:a:0:', 'qXfer write'],
+      ['qSearch:memory:1000;100;', 'qSearch:memory'],
+    ])('keeps 0x03 as data in the binary packet %j (%s)', (head) => {
+      const reader = new PacketReader(4096);
+      const body = bytes(head + '\x03a\x03');
+      expect(reader.push(framePacket(body))).toEqual([{ kind: 'packet', payload: body }]);
+    });
+
+    it('treats 0x03 before a binary header is complete as Ctrl-C', () => {
+      const reader = new PacketReader(4096);
+      expect(reader.push(bytes('$vFi\x03'))).toEqual([{ kind: 'interrupt', discarded: 3 }]);
+      expect(reader.push(bytes('$qXfer:features:read:\x03'))).toEqual([
+        { kind: 'interrupt', discarded: 20 },
+      ]);
+    });
+
+    it('keeps 0x03 as data everywhere when told to (a client reading x replies)', () => {
+      const reader = new PacketReader(4096, { interruptInBody: false });
+      const body = bytes('b\x03\x03\x03');
+      expect(reader.push(framePacket(body))).toEqual([{ kind: 'packet', payload: body }]);
+      expect(reader.push(bytes('\x03'))).toEqual([{ kind: 'interrupt' }]);
+    });
+  });
+
+  describe('PacketSize', () => {
+    it('drops a packet over the size limit whole and says how long it was', () => {
+      const reader = new PacketReader(8);
+      const items = reader.push(bytes('$0123456789#00$?#3f'));
+      expect(items).toEqual([
+        { kind: 'oversized', length: 10 },
+        { kind: 'packet', payload: bytes('?') },
+      ]);
+    });
+
+    it('accepts a packet of exactly the limit and refuses one byte more', () => {
+      const reader = new PacketReader(16);
+      const exact = 'M0,6:' + 'a'.repeat(11);
+      expect(reader.push(framePacket(exact))).toEqual([{ kind: 'packet', payload: bytes(exact) }]);
+      expect(reader.push(framePacket(exact + 'a'))).toEqual([{ kind: 'oversized', length: 17 }]);
+    });
+
+    it('grows its buffer up to the limit for large packets', () => {
+      const reader = new PacketReader(0x20000);
+      const body = 'M0,' + 'ab'.repeat(0x8000);
+      const items = reader.push(framePacket(body));
+      expect(items).toEqual([{ kind: 'packet', payload: bytes(body) }]);
+    });
+
+    it('accepts a 0x20000-byte X packet at PacketSize 0x20000, in chunks', () => {
+      const reader = new PacketReader(0x20000);
+      const head = 'X100000,1fff5:';
+      const data = Buffer.alloc(0x20000 - head.length, 0x41);
+      const body = Buffer.concat([bytes(head), data]);
+      expect(body.length).toBe(0x20000);
+      const framed = framePacket(body);
+      const items = [];
+      for (let at = 0; at < framed.length; at += 65536) {
+        items.push(...reader.push(framed.subarray(at, at + 65536)));
+      }
+      expect(items).toEqual([{ kind: 'packet', payload: body }]);
+    });
+
+    it('reuses its receive buffer: a later packet does not change an earlier payload', () => {
+      const reader = new PacketReader(4096);
+      const [first] = reader.push(framePacket('m10,4'));
+      reader.push(framePacket('g'));
+      expect(first).toEqual({ kind: 'packet', payload: bytes('m10,4') });
+    });
   });
 });
 
@@ -67,5 +185,20 @@ describe('framePacket', () => {
     const body = bytes('T05thread:01;');
     const framed = framePacket(body).toString();
     expect(framed.slice(-2)).toBe(checksum(body).toString(16).padStart(2, '0'));
+  });
+
+  it('leaves runs alone unless asked to encode them', () => {
+    expect(framePacket('00000000').toString()).toBe('$00000000#80');
+  });
+
+  it('run-length encodes on request, with the checksum over the encoded bytes', () => {
+    const framed = framePacket('00000000', { runLength: true }).toString('latin1');
+    expect(framed.slice(0, -3)).toBe('$0*"00');
+    expect(framed.slice(-2)).toBe(checksum(bytes('0*"00')).toString(16).padStart(2, '0'));
+  });
+
+  it('takes Buffers and strings alike, bytes above 0x7f included', () => {
+    const body = Buffer.from([0x62, 0xff, 0x80, 0x00]);
+    expect(framePacket(body)).toEqual(framePacket(body.toString('latin1')));
   });
 });

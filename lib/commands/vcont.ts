@@ -1,0 +1,69 @@
+import type { ResumeAction } from '../debugger/debugger';
+import { ALL_THREADS, ANY_THREAD, parseThreadId } from './thread_id';
+import { stopReply } from './stop_reply';
+import { Errors, type Command } from './types';
+
+/** One vCont action: c, C, s, S or t, for one thread or (no thread) every other one. */
+export interface VContAction {
+  action: 'c' | 's' | 't';
+  /** A vCPU, ALL_THREADS, ANY_THREAD, or undefined for no thread-id. */
+  vcpu?: number;
+}
+
+/** `vCont?`: the actions vCont takes. */
+export const vContQuery: Command<true> = {
+  prefix: 'vCont?',
+  parse: (body) => (body === '' ? true : undefined),
+  handle: () => 'vCont;c;C;s;S;t',
+};
+
+/**
+ * `vCont;action[:tid]...`: for each vCPU the leftmost action whose thread-id
+ * matches applies (no thread-id matches every vCPU); vCPUs no action matches
+ * stay stopped (all-stop). So `vCont;s:2;c` steps thread 2 and runs the rest,
+ * and the first stop of any is the one reported, as gdb expects. C and S
+ * ignore their signal (a VM has none); `t` keeps a vCPU stopped.
+ */
+export const vCont: Command<VContAction[]> = {
+  prefix: 'vCont;',
+  parse: (body) => {
+    const actions: VContAction[] = [];
+    for (const item of body.split(';')) {
+      const match = /^([cCsSt])([0-9a-fA-F]{2})?(?::(.+))?$/.exec(item);
+      if (match === null) return undefined;
+      const letter = match[1]!;
+      const withSignal = letter === 'C' || letter === 'S';
+      if (withSignal !== (match[2] !== undefined)) return undefined;
+      const action = letter.toLowerCase() as VContAction['action'];
+      if (match[3] === undefined) {
+        actions.push({ action });
+        continue;
+      }
+      const vcpu = parseThreadId(match[3]);
+      if (vcpu === undefined) return undefined;
+      actions.push({ action, vcpu });
+    }
+    return actions.length > 0 ? actions : undefined;
+  },
+  handle: async ({ debugger: dbg, session }, actions) => {
+    const plan = new Map<number, ResumeAction>();
+    for (const vcpu of dbg.vcpus()) {
+      for (const { action, vcpu: target } of actions) {
+        let matches = target === undefined || target === ALL_THREADS || target === vcpu;
+        // "Any thread": the current one.
+        if (target === ANY_THREAD) matches = vcpu === session.generalVcpu;
+        if (!matches) continue;
+        if (action !== 't') plan.set(vcpu, action === 's' ? 'step' : 'continue');
+        break;
+      }
+    }
+    for (const { vcpu } of actions) {
+      if (vcpu !== undefined && vcpu >= dbg.vmm.vcpuCount) return Errors.noThread;
+    }
+    if (plan.size === 0) {
+      // Only t actions: every vCPU is already stopped; report where they are.
+      return stopReply(await dbg.interrupt());
+    }
+    return stopReply(await dbg.resume(plan));
+  },
+};

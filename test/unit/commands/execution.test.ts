@@ -1,0 +1,87 @@
+import { dispatch } from '../../../lib/commands/dispatch';
+import type { Session } from '../../../lib/commands/types';
+import { Debugger } from '../../../lib/debugger/debugger';
+import { MockVmm } from '../../../lib/vmm/mock_vmm';
+
+function setup(vcpus = 1) {
+  const vmm = new MockVmm({ memoryBytes: 0x4000, vcpus });
+  vmm.ram.fill(0x90);
+  for (let v = 0; v < vcpus; v++) {
+    const regs = vmm.getRegisters(v);
+    regs.rip = 0x100n * BigInt(v + 1);
+    vmm.setRegisters(v, regs);
+  }
+  const dbg = new Debugger(vmm);
+  const session: Session = { generalVcpu: 0, continueVcpu: -1, packetSize: 0x1000 };
+  const send = async (packet: string) =>
+    (await dispatch({ debugger: dbg, session }, Buffer.from(packet, 'latin1'))).reply;
+  const rip = (v: number) => vmm.getRegisters(v).rip;
+  return { vmm, dbg, send, rip, session };
+}
+
+describe('c, C, s, S', () => {
+  it('c reports a breakpoint hit with swbreak', async () => {
+    const { send, rip } = setup();
+    await send('Z0,108,1');
+    expect(await send('c')).toBe('T05thread:1;swbreak:;');
+    expect(rip(0)).toBe(0x108n);
+  });
+  it('c from the breakpoint address steps over it and hits the next', async () => {
+    const { send, rip } = setup();
+    await send('Z0,100,1');
+    await send('Z0,104,1');
+    expect(await send('c')).toBe('T05thread:1;swbreak:;');
+    expect(rip(0)).toBe(0x104n);
+  });
+  it('C ignores its signal', async () => {
+    const { send } = setup();
+    await send('Z0,108,1');
+    expect(await send('C05')).toBe('T05thread:1;swbreak:;');
+    expect(await send('Czz')).toMatch(/^E/);
+  });
+  it('s steps the current vCPU only, also from a breakpoint, and reports no swbreak', async () => {
+    const { send, rip } = setup(2);
+    await send('Z0,100,1');
+    expect(await send('s')).toBe('T05thread:1;');
+    expect(rip(0)).toBe(0x101n);
+    expect(rip(1)).toBe(0x200n);
+    expect(await send('S05')).toBe('T05thread:1;');
+    expect(rip(0)).toBe(0x102n);
+  });
+  it('s with Hc steps that vCPU', async () => {
+    const { send, rip } = setup(2);
+    expect(await send('Hc2')).toBe('OK');
+    expect(await send('s')).toBe('T05thread:2;');
+    expect(rip(1)).toBe(0x201n);
+  });
+});
+
+describe('vCont', () => {
+  it('vCont? lists the actions', async () => {
+    const { send } = setup();
+    expect(await send('vCont?')).toBe('vCont;c;C;s;S;t');
+  });
+  it('vCont;s:N steps that vCPU only', async () => {
+    const { send, rip } = setup(3);
+    expect(await send('vCont;s:2')).toBe('T05thread:2;');
+    expect([rip(0), rip(1), rip(2)]).toEqual([0x100n, 0x201n, 0x300n]);
+  });
+  it('vCont;s:2;c steps thread 2 and runs the others; the first stop is reported', async () => {
+    const { send, vmm, rip } = setup(2);
+    expect(await send('vCont;s:2;c')).toBe('T05thread:2;');
+    expect(rip(1)).toBe(0x201n);
+    expect(vmm.vcpuState(0)).toBe('parked');
+  });
+  it('vCont;c and vCont;C05 resume every vCPU', async () => {
+    const { send } = setup(2);
+    await send('Z0,208,1');
+    expect(await send('vCont;c')).toBe('T05thread:2;swbreak:;');
+    await send('Z0,20c,1');
+    expect(await send('vCont;C05')).toBe('T05thread:2;swbreak:;');
+  });
+  it('rejects malformed vCont and unknown threads', async () => {
+    const { send } = setup();
+    expect(await send('vCont;q')).toMatch(/^E/);
+    expect(await send('vCont;s:9')).toMatch(/^E/);
+  });
+});

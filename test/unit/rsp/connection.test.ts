@@ -1,0 +1,219 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { RspConnection, type RspConnectionOptions } from '../../../lib/rsp/connection';
+import { framePacket } from '../../../lib/rsp/packet_writer';
+
+/** Just enough of a socket: what the connection writes is kept, what it reads is fed in. */
+class FakeStream extends EventEmitter {
+  readonly written: Buffer[] = [];
+  write(data: string | Buffer): boolean {
+    this.written.push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+    return true;
+  }
+  end(): void {
+    this.emit('close');
+  }
+  feed(text: string | Buffer): void {
+    this.emit('data', typeof text === 'string' ? Buffer.from(text, 'latin1') : text);
+  }
+  /** Everything written since the last call, as text. */
+  take(): string {
+    return Buffer.concat(this.written.splice(0)).toString('latin1');
+  }
+}
+
+function open(options: RspConnectionOptions = {}, maxPacket = 4096) {
+  const stream = new FakeStream();
+  const connection = new RspConnection(stream as unknown as Duplex, maxPacket, options);
+  const packets: string[] = [];
+  const warnings: string[] = [];
+  let interrupts = 0;
+  connection.on('packet', (p) => packets.push(p.toString('latin1')));
+  connection.on('warning', (w) => warnings.push(w));
+  connection.on('interrupt', () => interrupts++);
+  return { stream, connection, packets, warnings, interrupts: () => interrupts };
+}
+
+describe('RspConnection', () => {
+  it('acks a good packet with + and hands it on', () => {
+    const { stream, packets } = open();
+    stream.feed('$?#3f');
+    expect(stream.take()).toBe('+');
+    expect(packets).toEqual(['?']);
+  });
+
+  it('nacks a bad checksum with -, logs it, and hands nothing on', () => {
+    const { stream, packets, warnings } = open();
+    stream.feed('$?#00');
+    expect(stream.take()).toBe('-');
+    expect(packets).toEqual([]);
+    expect(warnings[0]).toMatch(/bad checksum/);
+  });
+
+  it('retransmits the same bytes on -, and forgets the packet once acked', () => {
+    const { stream, connection } = open();
+    connection.send('T05thread:01;');
+    const first = stream.take();
+    stream.feed('-');
+    expect(stream.take()).toBe(first);
+    stream.feed('-');
+    expect(stream.take()).toBe(first);
+    stream.feed('+');
+    stream.feed('-');
+    expect(stream.take()).toBe('');
+  });
+
+  it('gives up after 5 retransmissions in a row, with a log line', () => {
+    const { stream, connection, warnings } = open();
+    connection.send('OK');
+    stream.take();
+    for (let i = 0; i < 5; i++) {
+      stream.feed('-');
+      expect(stream.take()).toBe('$OK#9a');
+    }
+    stream.feed('-');
+    expect(stream.take()).toBe('');
+    expect(warnings).toEqual([expect.stringMatching(/refused 6 times.*no more retransmissions/)]);
+    stream.feed('-');
+    expect(stream.take()).toBe('');
+  });
+
+  it('counts nacks per packet: a new reply starts from zero', () => {
+    const { stream, connection } = open({ maxRetransmits: 1 });
+    connection.send('OK');
+    stream.feed('-');
+    connection.send('E01');
+    stream.take();
+    stream.feed('-');
+    expect(stream.take()).toBe('$E01#a6');
+  });
+
+  it('does not retransmit an old reply once a new request arrived', () => {
+    const { stream, connection } = open();
+    connection.send('OK');
+    stream.feed('$?#3f');
+    stream.take();
+    stream.feed('-');
+    expect(stream.take()).toBe('');
+  });
+
+  describe('no-ack mode', () => {
+    it('sends no + or -, and ignores the + and - the debugger still sends', () => {
+      const { stream, connection, packets } = open();
+      stream.feed('$QStartNoAckMode#b0');
+      expect(stream.take()).toBe('+');
+      connection.send('OK');
+      connection.disableAcks();
+      stream.take();
+      // gdb acks the OK itself; then nothing is acked either way.
+      stream.feed('+');
+      stream.feed('$?#3f');
+      stream.feed('$?#00');
+      stream.feed('-');
+      expect(stream.take()).toBe('');
+      expect(packets).toEqual(['QStartNoAckMode', '?']);
+      expect(connection.acknowledging).toBe(false);
+    });
+  });
+
+  describe('Ctrl-C', () => {
+    it('reports Ctrl-C between packets', () => {
+      const { stream, interrupts, warnings } = open();
+      stream.feed('\x03');
+      expect(interrupts()).toBe(1);
+      expect(warnings).toEqual([]);
+    });
+
+    it('discards a packet cut by Ctrl-C, logs it, and reads on', () => {
+      const { stream, packets, interrupts, warnings } = open();
+      stream.feed('$m1000,4\x03');
+      expect(interrupts()).toBe(1);
+      expect(warnings).toEqual([expect.stringMatching(/Ctrl-C inside a packet: 7 bytes/)]);
+      expect(stream.take()).toBe('');
+      stream.feed('0#00$?#3f');
+      expect(packets).toEqual(['?']);
+    });
+  });
+
+  it('drops an oversized packet with + and an E reply, and logs it', () => {
+    const { stream, packets, warnings } = open({}, 16);
+    stream.feed(framePacket('M0,10:' + '00'.repeat(16)));
+    expect(stream.take()).toBe('+$E01#a6');
+    expect(packets).toEqual([]);
+    expect(warnings).toEqual([expect.stringMatching(/38 bytes exceeds PacketSize 16; dropped/)]);
+  });
+
+  it('logs a reply over PacketSize, and sends it all the same', () => {
+    const { stream, connection, warnings } = open({ runLength: false }, 8);
+    connection.send('0123456789');
+    expect(stream.take()).toBe('$0123456789#0d');
+    expect(warnings).toEqual([expect.stringMatching(/reply of 14 bytes exceeds PacketSize 8/)]);
+  });
+
+  describe('run-length encoding', () => {
+    it('encodes replies by default', () => {
+      const { stream, connection } = open();
+      connection.send('00000000ff');
+      expect(stream.take()).toBe(framePacket('0*"00ff').toString('latin1'));
+    });
+
+    it('can be turned off', () => {
+      const { stream, connection } = open({ runLength: false });
+      connection.send('00000000ff');
+      expect(stream.take()).toBe(
+        '$00000000ff#' + framePacket('00000000ff').subarray(-2).toString(),
+      );
+    });
+
+    it('retransmits the encoded bytes', () => {
+      const { stream, connection } = open();
+      connection.send('0'.repeat(64));
+      const first = stream.take();
+      stream.feed('-');
+      expect(stream.take()).toBe(first);
+    });
+  });
+
+  it('traces every packet, ack and Ctrl-C, in and out', () => {
+    const lines: string[] = [];
+    const { stream, connection } = open({ trace: (line) => lines.push(line) });
+    stream.feed('$qC#b4');
+    connection.send('QC01');
+    stream.feed('-');
+    stream.feed('+');
+    stream.feed('$g#00');
+    stream.feed('\x03');
+    connection.send(Buffer.from('b\x00\x03\\', 'latin1'));
+    expect(lines).toEqual([
+      '<- qC',
+      '-> +',
+      '-> QC01',
+      '<- -',
+      '-> (retransmission 1)',
+      '<- +',
+      '<- (bad checksum) g',
+      '-> -',
+      '<- ^C',
+      '-> b\\x00\\x03\\x5c',
+    ]);
+  });
+
+  it('cuts long packets in the trace and says how long they were', () => {
+    const lines: string[] = [];
+    const { connection } = open({ trace: (line) => lines.push(line) }, 0x20000);
+    connection.send('a'.repeat(5000));
+    expect(lines[0]).toBe(`-> ${'a'.repeat(2000)}... (5000 bytes)`);
+  });
+
+  it('reports close once', () => {
+    const { stream, connection } = open();
+    let closes = 0;
+    connection.on('close', () => closes++);
+    stream.emit('end');
+    stream.emit('close');
+    expect(closes).toBe(1);
+    expect(connection.isClosed).toBe(true);
+    connection.send('OK');
+    expect(stream.take()).toBe('');
+  });
+});
