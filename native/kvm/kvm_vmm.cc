@@ -1,0 +1,931 @@
+// KvmVmm: the seam over /dev/kvm. One VM, guest RAM as one memory slot at
+// guest-physical 0, the in-kernel irqchip (PIC, IOAPIC, a local APIC per
+// vCPU) and PIT, one vCPU fd with its mmap'd kvm_run per vCPU. Every quirk of
+// PVM (kvm_pvm) that this file works around is listed in docs/kvm.md.
+#include "kvm/kvm_vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "kvm/kvm_internal.h"
+
+// Constants newer than the oldest <linux/kvm.h> this builds against.
+#ifndef KVM_CAP_SET_GUEST_DEBUG2
+#define KVM_CAP_SET_GUEST_DEBUG2 195
+#endif
+#ifndef KVM_GUESTDBG_BLOCKIRQ
+#define KVM_GUESTDBG_BLOCKIRQ 0x00100000
+#endif
+
+namespace vmm {
+
+namespace {
+
+using kvm::PagingState;
+
+constexpr uint64_t kMaxRamBytes = 3ull << 30;   // below the PCI hole, as the loader allows
+constexpr unsigned long kTssAddr = 0xfffbd000;  // 3 pages KVM needs on VMX without URG
+constexpr uint64_t kIdentityMapAddr = 0xfeffc000;
+constexpr uint64_t kRflagsIf = 1ull << 9;
+constexpr uint64_t kDr6Hits = 0xf;
+constexpr uint8_t kInt3 = 0xcc;
+
+const char* errnoName(int err) {
+  switch (err) {
+    case ENOENT:
+      return "ENOENT";
+    case EACCES:
+      return "EACCES";
+    case EPERM:
+      return "EPERM";
+    case EBUSY:
+      return "EBUSY";
+    case EINVAL:
+      return "EINVAL";
+    case ENOMEM:
+      return "ENOMEM";
+    case EFAULT:
+      return "EFAULT";
+    case ENXIO:
+      return "ENXIO";
+    case ENODEV:
+      return "ENODEV";
+    default:
+      return "EIO";
+  }
+}
+
+[[noreturn]] void fail(const std::string& what, int vcpu = -1, int err = errno) {
+  std::string message = what;
+  if (vcpu >= 0) message += " (vCPU " + std::to_string(vcpu) + ")";
+  message += ": ";
+  message += std::strerror(err);
+  throw VmmError{errnoName(err), message};
+}
+
+// An ioctl that a signal may interrupt before it does anything.
+int xioctl(int fd, unsigned long request, void* arg) {
+  int r;
+  do {
+    r = ioctl(fd, request, arg);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
+// kvm_run.immediate_exit is written from other threads (requestStop) while
+// the vCPU thread reads and writes it: one byte, accessed atomically.
+void setImmediateExit(kvm_run* run, bool on) {
+  __atomic_store_n(&run->immediate_exit, on ? 1 : 0, __ATOMIC_SEQ_CST);
+}
+
+// The signal that kicks a vCPU thread out of KVM_RUN. Its handler does
+// nothing: the point is the EINTR, and kvm_run.immediate_exit covers a signal
+// that lands just before KVM_RUN.
+int stopSignal() { return SIGRTMIN + 4; }
+
+void ignoreSignal(int) {}
+
+void installStopSignal() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_handler = ignoreSignal;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
+    sigaction(stopSignal(), &action, nullptr);
+  });
+}
+
+bool fileExists(const char* path) { return access(path, F_OK) == 0; }
+
+// PVM: the kvm_pvm module serves /dev/kvm (no VMX/SVM underneath).
+bool detectPvm() {
+  if (fileExists("/sys/module/kvm_pvm")) return true;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.compare(0, 5, "flags") != 0) continue;
+    return line.find(" vmx") == std::string::npos && line.find(" svm") == std::string::npos;
+  }
+  return false;
+}
+
+// kvm_cpuid2 and kvm_msrs end in a flexible array that newer <linux/kvm.h>
+// declares through __DECLARE_FLEX_ARRAY, which in C++ adds an empty struct:
+// the C++ layout then has the entries at offset 12 or 16 instead of 8, and
+// the ioctl numbers (which encode sizeof) do not match the kernel's. So the
+// headers and the ioctl numbers are spelled out here, as the kernel has them.
+struct CpuidHeader {
+  uint32_t nent;
+  uint32_t padding;
+};
+struct MsrsHeader {
+  uint32_t nmsrs;
+  uint32_t pad;
+};
+static_assert(sizeof(kvm_cpuid_entry2) == 40 && sizeof(kvm_msr_entry) == 16,
+              "the KVM entry structs have their kernel layout");
+constexpr unsigned long kGetSupportedCpuid =
+    _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x05, sizeof(CpuidHeader));
+constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, sizeof(CpuidHeader));
+constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, sizeof(MsrsHeader));
+constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, sizeof(MsrsHeader));
+// kvm_xsave is 4096 bytes to the kernel (its trailing flexible array adds 4 in C++).
+constexpr size_t kXsaveSize = 4096;
+constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, kXsaveSize);
+constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, kXsaveSize);
+constexpr unsigned long kGetXsave2 = _IOC(_IOC_READ, KVMIO, 0xcf, kXsaveSize);
+constexpr int kCapXsave2 = 208;  // KVM_CAP_XSAVE2
+
+// A CPUID table: the header, then `nent` entries.
+class CpuidTable {
+ public:
+  explicit CpuidTable(uint32_t capacity)
+      : bytes_(sizeof(CpuidHeader) + capacity * sizeof(kvm_cpuid_entry2)) {
+    header()->nent = capacity;
+  }
+  CpuidHeader* header() { return reinterpret_cast<CpuidHeader*>(bytes_.data()); }
+  kvm_cpuid_entry2* entry(uint32_t i) {
+    return reinterpret_cast<kvm_cpuid_entry2*>(bytes_.data() + sizeof(CpuidHeader)) + i;
+  }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// KVM_GET/SET_MSRS for the one MSR KVM keeps outside sregs.
+struct MsrBuffer {
+  MsrsHeader header{1, 0};
+  kvm_msr_entry entry{};
+
+  explicit MsrBuffer(uint32_t index, uint64_t data = 0) {
+    entry.index = index;
+    entry.data = data;
+  }
+};
+static_assert(sizeof(MsrBuffer) == sizeof(MsrsHeader) + sizeof(kvm_msr_entry),
+              "one MSR entry right after the header");
+
+// Where a port I/O exit stands: KVM hands over `count` elements at once (more
+// than one for INS/OUTS); the seam sees them one by one.
+struct PendingIo {
+  bool active = false;
+  bool in = false;
+  uint16_t port = 0;
+  uint8_t size = 0;
+  uint32_t count = 0;
+  uint32_t index = 0;
+  uint64_t data_offset = 0;
+};
+
+struct VcpuSlot {
+  int fd = -1;
+  kvm_run* run = nullptr;
+
+  // Stop requests (any thread) and the thread to signal.
+  std::atomic<bool> stop{false};
+  std::atomic<bool> thread_known{false};
+  pthread_t thread{};
+
+  // An AP that has not received INIT/SIPI: KVM owns its state, and its
+  // registers read as the reset state captured at creation.
+  std::atomic<bool> waiting_for_sipi{false};
+  bool sipi_reported = false;
+  RegisterFile reset_state;
+
+  // The debugger's hardware breakpoints (KVM_GUESTDBG_USE_HW_BP), which is
+  // what RegisterFile's dr0-dr3/dr7 are on this backend, and DR6 of the last hit.
+  uint64_t dr[4] = {};
+  uint64_t dr6 = 0xffff0ff0, dr7 = 0x400;
+  bool debug_dirty = true;
+  uint32_t applied_control = 0;
+
+  // Run-loop state, touched only by the vCPU's own thread.
+  ResumeMode mode = ResumeMode::kContinue;
+  PendingIo io;
+  bool pending_exit = false;   // kvm_run holds an exit not handled yet
+  bool step_finished = false;  // completing an I/O instruction ended a step
+  bool pvm_resync_step = false;
+};
+
+class KvmVmm : public Vmm {
+ public:
+  KvmVmm() = default;
+  KvmVmm(const KvmVmm&) = delete;
+  KvmVmm& operator=(const KvmVmm&) = delete;
+
+  void open(const VmConfig& config) {
+    pvm_ = detectPvm();
+    kvm_fd_ = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm_fd_ < 0) {
+      const int err = errno;
+      std::string hint = err == ENOENT   ? " (no KVM on this host)"
+                         : err == EACCES ? " (add yourself to the kvm group)"
+                                         : "";
+      throw VmmError{errnoName(err), std::string("/dev/kvm: ") + std::strerror(err) + hint};
+    }
+    if (ioctl(kvm_fd_, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+      throw VmmError{"ENODEV", "/dev/kvm speaks an unknown KVM API version"};
+    }
+    if (ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0 ||
+        ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) <= 0) {
+      throw VmmError{
+          "ENODEV",
+          "this kernel's KVM lacks KVM_CAP_IMMEDIATE_EXIT or KVM_CAP_XSAVE (Linux 4.11+)"};
+    }
+    int max_vcpus = ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    if (max_vcpus <= 0) max_vcpus = ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+    if (max_vcpus <= 0) max_vcpus = 4;  // what the API documents when neither is reported
+    if (config.vcpus < 1 || config.vcpus > max_vcpus) {
+      throw VmmError{"EINVAL", "KVM on this host runs 1 to " + std::to_string(max_vcpus) +
+                                   " vCPUs, not " + std::to_string(config.vcpus)};
+    }
+    if (config.memory_bytes == 0 || config.memory_bytes > kMaxRamBytes ||
+        config.memory_bytes % 4096 != 0) {
+      throw VmmError{"EINVAL", "guest RAM must be a multiple of 4 KiB from 4 KiB to 3 GiB, not " +
+                                   std::to_string(config.memory_bytes) + " bytes"};
+    }
+    const int debug2 = ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_SET_GUEST_DEBUG2);
+    blockirq_ = debug2 > 0 && (debug2 & KVM_GUESTDBG_BLOCKIRQ) != 0;
+
+    do {
+      vm_fd_ = ioctl(kvm_fd_, KVM_CREATE_VM, 0);
+    } while (vm_fd_ < 0 && errno == EINTR);
+    if (vm_fd_ < 0) fail("KVM_CREATE_VM");
+    if (ioctl(vm_fd_, KVM_SET_TSS_ADDR, kTssAddr) < 0) fail("KVM_SET_TSS_ADDR");
+    if (ioctl(kvm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+      uint64_t identity = kIdentityMapAddr;
+      if (ioctl(vm_fd_, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0) {
+        fail("KVM_SET_IDENTITY_MAP_ADDR");
+      }
+    }
+
+    const int xsave2 = ioctl(vm_fd_, KVM_CHECK_EXTENSION, kCapXsave2);
+    xsave_size_ = xsave2 > static_cast<int>(kXsaveSize) ? static_cast<size_t>(xsave2) : kXsaveSize;
+
+    ram_size_ = config.memory_bytes;
+    void* ram = mmap(nullptr, ram_size_, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (ram == MAP_FAILED) fail("mmap of guest RAM");
+    ram_ = static_cast<uint8_t*>(ram);
+    kvm_userspace_memory_region slot;
+    std::memset(&slot, 0, sizeof slot);
+    slot.slot = 0;
+    slot.guest_phys_addr = 0;
+    slot.memory_size = ram_size_;
+    slot.userspace_addr = reinterpret_cast<uint64_t>(ram_);
+    if (xioctl(vm_fd_, KVM_SET_USER_MEMORY_REGION, &slot) < 0) fail("KVM_SET_USER_MEMORY_REGION");
+
+    if (xioctl(vm_fd_, KVM_CREATE_IRQCHIP, nullptr) < 0) fail("KVM_CREATE_IRQCHIP");
+    kvm_pit_config pit;
+    std::memset(&pit, 0, sizeof pit);
+    if (xioctl(vm_fd_, KVM_CREATE_PIT2, &pit) < 0) fail("KVM_CREATE_PIT2");
+
+    const int run_size = ioctl(kvm_fd_, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size < static_cast<int>(sizeof(kvm_run))) fail("KVM_GET_VCPU_MMAP_SIZE");
+    run_size_ = static_cast<size_t>(run_size);
+    CpuidTable cpuid = supportedCpuid();
+    installStopSignal();
+    for (int i = 0; i < config.vcpus; i++) createVcpu(i, cpuid);
+  }
+
+  ~KvmVmm() override {
+    for (auto& slot : vcpus_) {
+      if (slot->run != nullptr) munmap(slot->run, run_size_);
+      if (slot->fd >= 0) close(slot->fd);
+    }
+    if (vm_fd_ >= 0) close(vm_fd_);
+    if (ram_ != nullptr) munmap(ram_, ram_size_);
+    if (kvm_fd_ >= 0) close(kvm_fd_);
+  }
+
+  std::string backendName() const override { return "kvm"; }
+  int vcpuCount() const override { return static_cast<int>(vcpus_.size()); }
+  std::vector<MemoryRegion> memoryRegions() const override {
+    return {MemoryRegion{0, ram_size_, ram_}};
+  }
+
+  bool startsApsItself() const override { return true; }
+
+  void getRegisters(int vcpu, RegisterFile* regs) override {
+    VcpuSlot& s = slot(vcpu);
+    if (s.waiting_for_sipi.load()) {
+      *regs = s.reset_state;
+      return;
+    }
+    readState(vcpu, regs);
+    regs->dr[0] = s.dr[0], regs->dr[1] = s.dr[1], regs->dr[2] = s.dr[2], regs->dr[3] = s.dr[3];
+    regs->dr6 = s.dr6;
+    regs->dr7 = s.dr7;
+  }
+
+  void setRegisters(int vcpu, const RegisterFile& regs) override {
+    VcpuSlot& s = slot(vcpu);
+    if (s.waiting_for_sipi.load()) {
+      throw VmmError{"EBUSY", "vCPU " + std::to_string(vcpu) +
+                                  " is waiting for INIT/SIPI: its state is the local APIC's"};
+    }
+    kvm_sregs sregs;
+    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+    kvm::sregsToKvm(regs, &sregs);
+    if (xioctl(s.fd, KVM_SET_SREGS, &sregs) < 0) fail("KVM_SET_SREGS", vcpu);
+    kvm_regs kregs;
+    kvm::regsToKvm(regs, &kregs);
+    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    std::vector<uint8_t> xsave = getXsave(vcpu);
+    kvm::fpuToXsave(regs.fpu, xsave.data());
+    if (xioctl(s.fd, kSetXsave, xsave.data()) < 0) fail("KVM_SET_XSAVE", vcpu);
+    MsrBuffer msrs(kvm::kMsrKernelGsBase, regs.kernel_gs_base);
+    if (xioctl(s.fd, kSetMsrs, &msrs) != 1) fail("KVM_SET_MSRS", vcpu, EINVAL);
+    for (int i = 0; i < 4; i++) s.dr[i] = regs.dr[i];
+    s.dr6 = regs.dr6;
+    s.dr7 = regs.dr7;
+    s.debug_dirty = true;  // also: a new RIP needs KVM_SET_GUEST_DEBUG again to single-step
+    s.step_finished = false;
+  }
+
+  Translation gla2gpa(int vcpu, uint64_t gla, int prot, uint64_t* gpa) override {
+    VcpuSlot& s = slot(vcpu);
+    PagingState paging;
+    if (s.waiting_for_sipi.load()) {
+      paging = pagingOf(s.reset_state);
+    } else {
+      kvm_sregs sregs;
+      if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+      paging.cr0 = sregs.cr0, paging.cr3 = sregs.cr3, paging.cr4 = sregs.cr4;
+      paging.efer = sregs.efer;
+      paging.cpl = sregs.ss.dpl;
+    }
+    return kvm::walkPageTables(paging, memoryRegions()[0], gla, prot, gpa);
+  }
+
+  void setBreakpointExits(bool on) override { breakpoint_exits_ = on; }
+
+  // KVM_SET_VCPU_EVENTS: the exception is delivered through the guest IDT
+  // at the next entry, at the current RIP.
+  void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) override {
+    VcpuSlot& s = slot(vcpu);
+    if (s.waiting_for_sipi.load()) {
+      throw VmmError{"EBUSY", "vCPU " + std::to_string(vcpu) + " is waiting for INIT/SIPI"};
+    }
+    kvm_vcpu_events events;
+    if (xioctl(s.fd, KVM_GET_VCPU_EVENTS, &events) < 0) fail("KVM_GET_VCPU_EVENTS", vcpu);
+    events.flags = 0;  // leave NMI, SIPI, shadow and SMM state as they are
+    events.exception.injected = 1;
+    events.exception.nr = static_cast<uint8_t>(vector);
+    events.exception.has_error_code = has_error_code ? 1 : 0;
+    events.exception.error_code = error_code;
+    if (xioctl(s.fd, KVM_SET_VCPU_EVENTS, &events) < 0) fail("KVM_SET_VCPU_EVENTS", vcpu);
+  }
+
+  // The in-kernel local APIC starts APs; vCPU 0 is runnable from creation.
+  void activate(int vcpu) override {}
+
+  // Not reached through the seam (startsApsItself), but meaningful: put an
+  // AP into the state INIT/SIPI would leave it in and make it runnable.
+  void startAp(int vcpu, uint64_t rip) override {
+    VcpuSlot& s = slot(vcpu);
+    RegisterFile regs = s.reset_state;
+    regs.rip = 0;
+    regs.seg[kCs] = Segment{rip & ~0xfffull, 0xffff, 0x9b, static_cast<uint16_t>(rip >> 4)};
+    regs.rip = rip & 0xfff;
+    s.waiting_for_sipi = false;
+    setRegisters(vcpu, regs);
+    kvm_mp_state mp{KVM_MP_STATE_RUNNABLE};
+    if (xioctl(s.fd, KVM_SET_MP_STATE, &mp) < 0) fail("KVM_SET_MP_STATE", vcpu);
+  }
+
+  Exit run(int vcpu, const RunOptions& options) override {
+    VcpuSlot& s = slot(vcpu);
+    adoptThread(s);
+    if (s.waiting_for_sipi.load()) {
+      if (!s.sipi_reported) return waitForSipi(vcpu);
+      // The seam has seen kStartAp: from now on this is an ordinary vCPU.
+      s.waiting_for_sipi = false;
+    }
+    s.mode = options.mode;
+    if (s.io.active) return ioExit(s);
+    bool have_exit = s.pending_exit;
+    s.pending_exit = false;
+    if (!have_exit && s.step_finished) {
+      s.step_finished = false;
+      if (options.mode == ResumeMode::kStep) return stopExit(vcpu, ExitKind::kStep);
+    }
+    RepStep rep;
+    if (pvm_ && !have_exit && options.mode == ResumeMode::kStep && options.mask_interrupts &&
+        blockirq_) {
+      rep = prepareRepStep(vcpu);
+    }
+    applyGuestDebug(vcpu, options);
+    Exit exit = runLoop(vcpu, options, have_exit);
+    if (rep.active) finishRepStep(vcpu, rep, &exit);
+    return exit;
+  }
+
+  void completePortIo(int vcpu, const Exit& exit, uint32_t in_value) override {
+    VcpuSlot& s = slot(vcpu);
+    if (!s.io.active) return;
+    uint8_t* element = ioElement(s);
+    if (s.io.in) std::memcpy(element, &in_value, s.io.size);  // little-endian, as the guest sees it
+    if (++s.io.index < s.io.count) return;                    // run() reports the next element
+    s.io.active = false;
+    finishInKernel(vcpu);
+  }
+
+  void requestStop(int vcpu) override {
+    VcpuSlot& s = slot(vcpu);
+    s.stop = true;
+    setImmediateExit(s.run, true);
+    if (s.thread_known.load()) pthread_kill(s.thread, stopSignal());
+  }
+
+  void clearStop(int vcpu) override {
+    VcpuSlot& s = slot(vcpu);
+    s.stop = false;
+    setImmediateExit(s.run, false);
+  }
+
+ private:
+  VcpuSlot& slot(int vcpu) { return *vcpus_.at(static_cast<size_t>(vcpu)); }
+
+  CpuidTable supportedCpuid() {
+    for (uint32_t entries = 64; entries <= 4096; entries *= 2) {
+      CpuidTable table(entries);
+      if (ioctl(kvm_fd_, kGetSupportedCpuid, table.header()) == 0) return table;
+      if (errno != E2BIG) fail("KVM_GET_SUPPORTED_CPUID");
+    }
+    fail("KVM_GET_SUPPORTED_CPUID", -1, E2BIG);
+  }
+
+  void createVcpu(int index, const CpuidTable& supported) {
+    auto owned = std::make_unique<VcpuSlot>();
+    VcpuSlot& s = *owned;
+    vcpus_.push_back(std::move(owned));
+    s.fd = xioctl(vm_fd_, KVM_CREATE_VCPU, reinterpret_cast<void*>(static_cast<intptr_t>(index)));
+    if (s.fd < 0) fail("KVM_CREATE_VCPU", index);
+    void* run = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, s.fd, 0);
+    if (run == MAP_FAILED) fail("mmap of kvm_run", index);
+    s.run = static_cast<kvm_run*>(run);
+
+    // The APIC id each vCPU reports through CPUID is its index, as its
+    // in-kernel local APIC's is.
+    CpuidTable cpuid = supported;
+    for (uint32_t e = 0; e < cpuid.header()->nent; e++) {
+      kvm_cpuid_entry2& entry = *cpuid.entry(e);
+      if (entry.function == 1) {
+        entry.ebx = (entry.ebx & 0x00ffffffu) | static_cast<uint32_t>(index) << 24;
+      } else if (entry.function == 0xb || entry.function == 0x1f) {
+        entry.edx = static_cast<uint32_t>(index);
+      }
+    }
+    if (xioctl(s.fd, kSetCpuid2, cpuid.header()) < 0) fail("KVM_SET_CPUID2", index);
+
+    readState(index, &s.reset_state);
+    s.waiting_for_sipi = index != 0;
+  }
+
+  // The architectural state as KVM holds it (debug registers: the guest's).
+  void readState(int vcpu, RegisterFile* regs) {
+    VcpuSlot& s = slot(vcpu);
+    kvm_regs kregs;
+    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
+    kvm::regsFromKvm(kregs, regs);
+    kvm_sregs sregs;
+    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+    kvm::sregsFromKvm(sregs, regs);
+    kvm::fpuFromXsave(getXsave(vcpu).data(), &regs->fpu);
+    MsrBuffer msrs(kvm::kMsrKernelGsBase);
+    if (xioctl(s.fd, kGetMsrs, &msrs) != 1) fail("KVM_GET_MSRS", vcpu, EINVAL);
+    regs->kernel_gs_base = msrs.entry.data;
+    kvm_debugregs debug;
+    if (xioctl(s.fd, KVM_GET_DEBUGREGS, &debug) < 0) fail("KVM_GET_DEBUGREGS", vcpu);
+    for (int i = 0; i < 4; i++) regs->dr[i] = debug.db[i];
+    regs->dr6 = debug.dr6;
+    regs->dr7 = debug.dr7;
+  }
+
+  // The vCPU's XSAVE image (standard format), as large as KVM's for this VM.
+  std::vector<uint8_t> getXsave(int vcpu) {
+    std::vector<uint8_t> xsave(xsave_size_);
+    const unsigned long request = xsave_size_ > kXsaveSize ? kGetXsave2 : kGetXsave;
+    if (xioctl(slot(vcpu).fd, request, xsave.data()) < 0) fail("KVM_GET_XSAVE", vcpu);
+    return xsave;
+  }
+
+  uint64_t currentRip(int vcpu) {
+    kvm_regs kregs;
+    if (xioctl(slot(vcpu).fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
+    return kregs.rip;
+  }
+
+  static PagingState pagingOf(const RegisterFile& regs) {
+    PagingState paging;
+    paging.cr0 = regs.cr0, paging.cr3 = regs.cr3, paging.cr4 = regs.cr4, paging.efer = regs.efer;
+    paging.cpl = (regs.seg[kSs].access >> 5) & 3;
+    return paging;
+  }
+
+  // Reads up to `len` bytes of guest memory at the vCPU's current
+  // instruction (CS base + RIP); stops at the first byte that is not mapped
+  // or not in RAM. Returns how many it read.
+  size_t readAtRip(int vcpu, const RegisterFile& regs, uint8_t* out, size_t len) {
+    const uint64_t linear = regs.seg[kCs].base + regs.rip;
+    for (size_t i = 0; i < len; i++) {
+      uint64_t gpa;
+      if (kvm::walkPageTables(pagingOf(regs), memoryRegions()[0], linear + i, kProtRead, &gpa) !=
+              Translation::kOk ||
+          gpa >= ram_size_) {
+        return i;
+      }
+      out[i] = ram_[gpa];
+    }
+    return len;
+  }
+
+  void adoptThread(VcpuSlot& s) {
+    if (s.thread_known.load()) return;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, stopSignal());
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+    s.thread = pthread_self();
+    s.thread_known = true;
+  }
+
+  // KVM_SET_GUEST_DEBUG from the settings this run needs; skipped when
+  // nothing changed, except when stepping: KVM arms a single step for the RIP
+  // it sees at this call, so a step always sets it again.
+  void applyGuestDebug(int vcpu, const RunOptions& options) {
+    VcpuSlot& s = slot(vcpu);
+    uint32_t control = 0;
+    if (options.mode == ResumeMode::kStep) {
+      control |= KVM_GUESTDBG_SINGLESTEP;
+      if (options.mask_interrupts && blockirq_) control |= KVM_GUESTDBG_BLOCKIRQ;
+    }
+    if (breakpoint_exits_.load()) control |= KVM_GUESTDBG_USE_SW_BP;
+    const bool hardware = (s.dr7 & 0xff) != 0;
+    if (hardware) control |= KVM_GUESTDBG_USE_HW_BP;
+    if (control != 0) control |= KVM_GUESTDBG_ENABLE;
+    if (!s.debug_dirty && control == s.applied_control && !(control & KVM_GUESTDBG_SINGLESTEP)) {
+      return;
+    }
+    kvm_guest_debug debug;
+    std::memset(&debug, 0, sizeof debug);
+    debug.control = control;
+    if (hardware) {
+      for (int i = 0; i < 4; i++) debug.arch.debugreg[i] = s.dr[i];
+      debug.arch.debugreg[7] = s.dr7;
+    }
+    if (xioctl(s.fd, KVM_SET_GUEST_DEBUG, &debug) < 0) fail("KVM_SET_GUEST_DEBUG", vcpu);
+    s.applied_control = control;
+    s.debug_dirty = false;
+  }
+
+  // Lets KVM finish an exit's instruction (the IN's register write, the
+  // instruction pointer) without running the guest: KVM_RUN with
+  // immediate_exit completes the pending operation, then returns EINTR. When
+  // completing it produces an exit of its own (a single step's trap, the next
+  // chunk of a string I/O), the next run() handles that first.
+  void finishInKernel(int vcpu) {
+    VcpuSlot& s = slot(vcpu);
+    setImmediateExit(s.run, true);
+    const int r = ioctl(s.fd, KVM_RUN, 0);
+    const int err = errno;
+    setImmediateExit(s.run, false);
+    if (s.stop.load()) setImmediateExit(s.run, true);  // a stop requested meanwhile stays
+    if (r == 0) {
+      s.pending_exit = true;
+    } else if (err == EINTR) {
+      if (s.mode == ResumeMode::kStep) s.step_finished = true;
+    } else {
+      fail("KVM_RUN completing I/O", vcpu, err);
+    }
+  }
+
+  uint8_t* ioElement(VcpuSlot& s) {
+    return reinterpret_cast<uint8_t*>(s.run) + s.io.data_offset +
+           static_cast<size_t>(s.io.index) * s.io.size;
+  }
+
+  Exit ioExit(VcpuSlot& s) {
+    Exit exit;
+    exit.kind = s.io.in ? ExitKind::kPortIn : ExitKind::kPortOut;
+    exit.port = s.io.port;
+    exit.size = s.io.size;
+    // Length unknown here: KVM advances RIP itself when the I/O completes,
+    // so the seam asks run() again, which reports the finished step.
+    exit.inst_length = 0;
+    if (!s.io.in) {
+      uint32_t value = 0;
+      std::memcpy(&value, ioElement(s), s.io.size);
+      exit.value = value;
+    }
+    return exit;
+  }
+
+  Exit stopExit(int vcpu, ExitKind kind) {
+    Exit exit;
+    exit.kind = kind;
+    exit.rip = currentRip(vcpu);
+    return exit;
+  }
+
+  Exit errorExit(int vcpu, const std::string& what, ExitKind kind = ExitKind::kError) {
+    Exit exit;
+    exit.kind = kind;
+    std::string state;
+    try {
+      RegisterFile regs;
+      readState(vcpu, &regs);
+      exit.rip = regs.rip;
+      state = kvm::describeRegisters(regs);
+    } catch (const VmmError& error) {
+      state = "registers unreadable: " + error.message;
+    }
+    exit.message = what + " on vCPU " + std::to_string(vcpu) + ": " + state;
+    return exit;
+  }
+
+  Exit runLoop(int vcpu, const RunOptions& options, bool have_exit) {
+    VcpuSlot& s = slot(vcpu);
+    for (;;) {
+      if (!have_exit) {
+        if (s.stop.load()) return stopExit(vcpu, ExitKind::kPaused);
+        if (ioctl(s.fd, KVM_RUN, 0) < 0) {
+          const int err = errno;
+          if (err == EINTR || err == EAGAIN) continue;  // the loop looks at stop
+          return errorExit(vcpu, std::string("KVM_RUN: ") + std::strerror(err));
+        }
+      }
+      have_exit = false;
+      Exit exit;
+      if (handleExit(vcpu, options, &exit)) return exit;
+    }
+  }
+
+  // PVM's emulator runs every iteration of a REP string instruction in one
+  // single step. There, a step over one runs it with the counter at 1, then
+  // puts the architectural result of one iteration in place: counter n - 1,
+  // and RIP back on the instruction unless it is done. Only while interrupts
+  // are blocked (BLOCKIRQ), so no interrupt handler sees the counter of 1.
+  struct RepStep {
+    bool active = false;
+    uint64_t start_rip = 0;
+    uint64_t count = 0;
+    kvm::RepString insn;
+  };
+
+  static uint64_t counterMask(int bits) { return bits == 64 ? ~0ull : (1ull << bits) - 1; }
+
+  RepStep prepareRepStep(int vcpu) {
+    VcpuSlot& s = slot(vcpu);
+    RepStep rep;
+    RegisterFile regs;
+    kvm_regs kregs;
+    kvm_sregs sregs;
+    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
+    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+    kvm::regsFromKvm(kregs, &regs);
+    kvm::sregsFromKvm(sregs, &regs);
+    uint8_t bytes[15];
+    const size_t len = readAtRip(vcpu, regs, bytes, sizeof bytes);
+    const bool code64 = (sregs.efer & (1ull << 10)) != 0 && sregs.cs.l;
+    rep.insn = kvm::decodeRepString(bytes, len, code64, sregs.cs.db != 0);
+    if (!rep.insn.found) return rep;
+    const uint64_t mask = counterMask(rep.insn.counter_bits);
+    rep.count = kregs.rcx & mask;
+    if (rep.count <= 1) return rep;  // nothing to split
+    kregs.rcx = (kregs.rcx & ~mask) | 1;
+    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    rep.active = true;
+    rep.start_rip = kregs.rip;
+    return rep;
+  }
+
+  void finishRepStep(int vcpu, const RepStep& rep, Exit* exit) {
+    VcpuSlot& s = slot(vcpu);
+    kvm_regs kregs;
+    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
+    const uint64_t mask = counterMask(rep.insn.counter_bits);
+    const uint64_t counter = kregs.rcx & mask;
+    const uint64_t end = rep.start_rip + rep.insn.length;
+    if (exit->kind == ExitKind::kStep && counter == 0 &&
+        (kregs.rip == rep.start_rip || kregs.rip == end)) {
+      const uint64_t left = rep.count - 1;
+      const bool zf = (kregs.rflags & (1ull << 6)) != 0;
+      const bool done = left == 0 || (rep.insn.stops_on_zf && (rep.insn.repne ? zf : !zf));
+      kregs.rcx = (kregs.rcx & ~mask) | left;
+      kregs.rip = done ? end : rep.start_rip;
+      exit->rip = kregs.rip;
+    } else {
+      // Stopped before the iteration or somewhere else: give back what the
+      // counter of 1 hid.
+      kregs.rcx = (kregs.rcx & ~mask) | ((counter + rep.count - 1) & mask);
+    }
+    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    s.debug_dirty = true;
+  }
+
+  // Decides what one KVM exit means; false to run the guest again.
+  bool handleExit(int vcpu, const RunOptions& options, Exit* out) {
+    VcpuSlot& s = slot(vcpu);
+    kvm_run* run = s.run;
+    switch (run->exit_reason) {
+      case KVM_EXIT_IO:
+        s.io.active = true;
+        s.io.in = run->io.direction == KVM_EXIT_IO_IN;
+        s.io.port = run->io.port;
+        s.io.size = run->io.size;
+        s.io.count = run->io.count;
+        s.io.index = 0;
+        s.io.data_offset = run->io.data_offset;
+        if (s.io.count == 0) {
+          s.io.active = false;
+          finishInKernel(vcpu);
+          return false;
+        }
+        *out = ioExit(s);
+        return true;
+      case KVM_EXIT_MMIO:
+        // Guest-physical memory with nothing behind it (the local APIC and
+        // IOAPIC are in the kernel): reads are all ones, writes are dropped.
+        if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+        finishInKernel(vcpu);
+        if (s.step_finished && options.mode == ResumeMode::kStep) {
+          s.step_finished = false;
+          *out = stopExit(vcpu, ExitKind::kStep);
+          return true;
+        }
+        s.step_finished = false;
+        if (s.pending_exit) {
+          s.pending_exit = false;
+          return handleExit(vcpu, options, out);
+        }
+        return false;
+      case KVM_EXIT_DEBUG:
+        return debugExit(vcpu, options, out);
+      case KVM_EXIT_HLT:
+        *out = stopExit(vcpu, ExitKind::kHalt);
+        return true;
+      case KVM_EXIT_SHUTDOWN:
+        *out = errorExit(vcpu, "triple fault", ExitKind::kShutdown);
+        return true;
+      case KVM_EXIT_SYSTEM_EVENT:
+        *out = errorExit(vcpu,
+                         run->system_event.type == KVM_SYSTEM_EVENT_RESET
+                             ? "the guest reset the machine"
+                             : "the guest powered off",
+                         ExitKind::kShutdown);
+        return true;
+      case KVM_EXIT_INTERNAL_ERROR:
+        return internalError(vcpu, out);
+      case KVM_EXIT_FAIL_ENTRY: {
+        char what[96];
+        std::snprintf(
+            what, sizeof what, "VM entry failed (hardware reason 0x%llx)",
+            static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason));
+        *out = errorExit(vcpu, what);
+        return true;
+      }
+      case KVM_EXIT_INTR:
+      case KVM_EXIT_IRQ_WINDOW_OPEN:
+        return false;
+      default:
+        *out = errorExit(vcpu, "unhandled KVM exit reason " + std::to_string(run->exit_reason));
+        return true;
+    }
+  }
+
+  bool debugExit(int vcpu, const RunOptions& options, Exit* out) {
+    VcpuSlot& s = slot(vcpu);
+    const kvm_debug_exit_arch& debug = s.run->debug.arch;
+    if (debug.exception == 3) {
+      // KVM intercepts #BP before the int3 retires: RIP is the int3.
+      *out = stopExit(vcpu, ExitKind::kBreakpoint);
+      return true;
+    }
+    if (debug.exception == 1) {
+      if (debug.dr6 & kDr6Hits) {
+        s.dr6 = debug.dr6;
+        *out = stopExit(vcpu, ExitKind::kDebugRegister);
+        return true;
+      }
+      if (options.mode == ResumeMode::kStep) {
+        *out = stopExit(vcpu, ExitKind::kStep);
+        return true;
+      }
+      return false;  // a step trap left over from an earlier step: not this run's business
+    }
+    *out = errorExit(vcpu, "debug exit for exception " + std::to_string(debug.exception));
+    return true;
+  }
+
+  bool internalError(int vcpu, Exit* out) {
+    VcpuSlot& s = slot(vcpu);
+    const uint32_t suberror = s.run->internal.suberror;
+    RegisterFile regs;
+    uint8_t bytes[8] = {};
+    bool have_bytes = false;
+    try {
+      readState(vcpu, &regs);
+      have_bytes = readAtRip(vcpu, regs, bytes, sizeof bytes) == sizeof bytes;
+    } catch (const VmmError&) {
+    }
+    // PVM executes guest kernel code by emulation, and its emulator fails on
+    // int3 at CPL0 instead of raising #BP: with breakpoint exits on, an
+    // emulation failure on a 0xCC is the breakpoint it would have been.
+    if (suberror == KVM_INTERNAL_ERROR_EMULATION && have_bytes && bytes[0] == kInt3 &&
+        breakpoint_exits_.load()) {
+      out->kind = ExitKind::kBreakpoint;
+      out->rip = regs.rip;
+      return true;
+    }
+    std::string what = "KVM internal error " + std::to_string(suberror);
+    if (suberror == KVM_INTERNAL_ERROR_EMULATION) what += " (instruction emulation failed)";
+    if (have_bytes) {
+      char hex[40];
+      std::snprintf(hex, sizeof hex, " at bytes %02x %02x %02x %02x", bytes[0], bytes[1], bytes[2],
+                    bytes[3]);
+      what += hex;
+      if (bytes[0] == kInt3 && pvm_) what += " (PVM cannot run int3 in guest kernel mode)";
+    }
+    *out = errorExit(vcpu, what);
+    return true;
+  }
+
+  // An AP before INIT/SIPI. KVM_RUN on it blocks inside the kernel until the
+  // local APIC accepts INIT (then returns EAGAIN) or a signal arrives; in
+  // INIT-received state KVM_RUN would run the guest as soon as SIPI lands, so
+  // the state is polled there (the APIC accepts the SIPI when asked for the
+  // state). Returns kStartAp for this vCPU once it is runnable, before it
+  // executed anything.
+  Exit waitForSipi(int vcpu) {
+    VcpuSlot& s = slot(vcpu);
+    for (;;) {
+      if (s.stop.load()) {
+        Exit exit;
+        exit.kind = ExitKind::kPaused;
+        exit.rip = s.reset_state.rip;
+        return exit;
+      }
+      kvm_mp_state mp;
+      if (xioctl(s.fd, KVM_GET_MP_STATE, &mp) < 0) fail("KVM_GET_MP_STATE", vcpu);
+      if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED) {
+        if (ioctl(s.fd, KVM_RUN, 0) < 0 && errno != EINTR && errno != EAGAIN) {
+          fail("KVM_RUN waiting for INIT", vcpu);
+        }
+        continue;
+      }
+      if (mp.mp_state == KVM_MP_STATE_INIT_RECEIVED) {
+        const timespec pause{0, 200 * 1000};
+        nanosleep(&pause, nullptr);
+        continue;
+      }
+      RegisterFile regs;
+      readState(vcpu, &regs);
+      s.sipi_reported = true;
+      Exit exit;
+      exit.kind = ExitKind::kStartAp;
+      exit.target_vcpu = vcpu;
+      exit.start_rip = regs.seg[kCs].base + regs.rip;
+      exit.rip = exit.start_rip;
+      return exit;
+    }
+  }
+
+  int kvm_fd_ = -1, vm_fd_ = -1;
+  uint8_t* ram_ = nullptr;
+  uint64_t ram_size_ = 0;
+  size_t run_size_ = 0;
+  size_t xsave_size_ = kXsaveSize;
+  bool pvm_ = false;
+  bool blockirq_ = false;
+  std::atomic<bool> breakpoint_exits_{false};
+  std::vector<std::unique_ptr<VcpuSlot>> vcpus_;
+};
+
+}  // namespace
+
+std::unique_ptr<Vmm> createKvmVmm(const VmConfig& config) {
+  auto vmm = std::make_unique<KvmVmm>();
+  vmm->open(config);
+  return vmm;
+}
+
+}  // namespace vmm
