@@ -57,6 +57,7 @@ if (!libs.every((l) => fs.existsSync(l))) {
       '-DCMAKE_BUILD_TYPE=Release',
       '-DUNICORN_ARCH=x86',
       '-DBUILD_SHARED_LIBS=OFF',
+      '-DUNICORN_LEGACY_STATIC_ARCHIVE=OFF',
       '-DUNICORN_BUILD_TESTS=OFF',
       '-DUNICORN_INSTALL=OFF',
       '-DCMAKE_POSITION_INDEPENDENT_CODE=ON',
