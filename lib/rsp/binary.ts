@@ -4,17 +4,26 @@
  */
 const ESCAPE = 0x7d;
 
-function needsEscape(byte: number): boolean {
-  return byte === 0x23 || byte === 0x24 || byte === 0x7d || byte === 0x2a;
-}
+/** 1 for the bytes that must be escaped; indexed loops over a table run several times faster than for-of. */
+const ESCAPED = (() => {
+  const table = new Uint8Array(256);
+  for (const byte of [0x23, 0x24, 0x7d, 0x2a]) table[byte] = 1;
+  return table;
+})();
 
 export function escapeBinary(data: Uint8Array): Buffer {
+  const length = data.length;
   let extra = 0;
-  for (const byte of data) if (needsEscape(byte)) extra++;
-  const out = Buffer.allocUnsafe(data.length + extra);
+  for (let i = 0; i < length; i++) extra += ESCAPED[data[i]!]!;
+  const out = Buffer.allocUnsafe(length + extra);
+  if (extra === 0) {
+    out.set(data);
+    return out;
+  }
   let o = 0;
-  for (const byte of data) {
-    if (needsEscape(byte)) {
+  for (let i = 0; i < length; i++) {
+    const byte = data[i]!;
+    if (ESCAPED[byte] === 1) {
       out[o++] = ESCAPE;
       out[o++] = byte ^ 0x20;
     } else {
@@ -26,16 +35,19 @@ export function escapeBinary(data: Uint8Array): Buffer {
 
 /** Undoes escapeBinary; undefined when the data ends inside an escape. */
 export function unescapeBinary(data: Uint8Array): Buffer | undefined {
-  const out = Buffer.allocUnsafe(data.length);
+  const bytes = Buffer.isBuffer(data)
+    ? data
+    : Buffer.from(data.buffer, data.byteOffset, data.length);
+  const out = Buffer.allocUnsafe(bytes.length);
   let o = 0;
-  for (let i = 0; i < data.length; i++) {
-    const byte = data[i]!;
-    if (byte === ESCAPE) {
-      if (++i >= data.length) return undefined;
-      out[o++] = data[i]! ^ 0x20;
-    } else {
-      out[o++] = byte;
-    }
+  let from = 0;
+  // Escapes are rare: copy the plain stretches between them in bulk.
+  for (let at = bytes.indexOf(ESCAPE); at >= 0; at = bytes.indexOf(ESCAPE, from)) {
+    if (at + 1 >= bytes.length) return undefined;
+    o += bytes.copy(out, o, from, at);
+    out[o++] = bytes[at + 1]! ^ 0x20;
+    from = at + 2;
   }
+  o += bytes.copy(out, o, from);
   return out.subarray(0, o);
 }

@@ -88,7 +88,8 @@ export class PacketReader {
           } else if (byte === CTRL_C && this.interruptInBody && !this.isBinary()) {
             out.push(this.abandon());
           } else {
-            this.append(byte);
+            // Bulk-copy the plain bytes up to the next one framing cares about.
+            i = this.appendRun(chunk, i) - 1;
           }
           break;
         case 'sum1':
@@ -163,6 +164,37 @@ export class PacketReader {
       head.compare(QXFER, 0, QXFER.length, 0, QXFER.length) === 0 &&
       head.indexOf(QXFER_WRITE, QXFER.length) >= 0
     );
+  }
+
+  /**
+   * Appends chunk[start, end): the byte at start (known to be data) and
+   * those after it up to the next `#`, `$` or (when it could be an
+   * interrupt) 0x03; returns end.
+   */
+  private appendRun(chunk: Buffer, start: number): number {
+    let end = chunk.indexOf(HASH, start + 1);
+    if (end < 0) end = chunk.length;
+    const dollar = chunk.indexOf(DOLLAR, start + 1);
+    if (dollar >= 0 && dollar < end) end = dollar;
+    if (this.interruptInBody) {
+      const ctrlC = chunk.indexOf(CTRL_C, start + 1);
+      if (ctrlC >= 0 && ctrlC < end) end = ctrlC;
+    }
+    const count = end - start;
+    if (this.oversized > 0 || this.length + count > this.maxPacket) {
+      for (let i = start; i < end; i++) this.append(chunk[i]!);
+      return end;
+    }
+    if (this.length + count > this.buffer.length) {
+      let size = this.buffer.length;
+      while (size < this.length + count) size *= 2;
+      const bigger = Buffer.allocUnsafe(Math.min(this.maxPacket, size));
+      this.buffer.copy(bigger, 0, 0, this.length);
+      this.buffer = bigger;
+    }
+    chunk.copy(this.buffer, this.length, start, end);
+    this.length += count;
+    return end;
   }
 
   private append(byte: number): void {

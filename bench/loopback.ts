@@ -1,0 +1,138 @@
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { summarise, timeLoop, type Budget, type Latency } from './stats';
+
+/** What a qC exchange puts on the wire: `$qC#b4` out, `+$QC1#c5` back. */
+const REQUEST = Buffer.from('$qC#b4', 'latin1');
+const REPLY = Buffer.from('+$QC1#c5', 'latin1');
+
+/**
+ * The floor under any stub's round trip on this machine: a Node client (the
+ * benchmark's own) and a Node server in another process, one qC-sized
+ * exchange in flight, Nagle off on both sides.
+ */
+export async function nodeLoopback(budget: Budget): Promise<Latency> {
+  const server = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const reply = Buffer.from(${JSON.stringify(REPLY.toString('latin1'))}, 'latin1');
+       const server = require('node:net').createServer((s) => {
+         s.setNoDelay(true);
+         s.on('data', () => s.write(reply));
+       });
+       server.listen(0, '127.0.0.1', () => console.log(server.address().port));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      server.once('exit', () => reject(new Error('the echo server exited')));
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    let wake: (() => void) | undefined;
+    let received = 0;
+    socket.on('data', (chunk) => {
+      received += chunk.length;
+      if (received >= REPLY.length) {
+        received -= REPLY.length;
+        const w = wake;
+        wake = undefined;
+        w?.();
+      }
+    });
+    const samples = await timeLoop(
+      () =>
+        new Promise<void>((resolve) => {
+          wake = resolve;
+          socket.write(REQUEST);
+        }),
+      budget,
+      200,
+    );
+    socket.destroy();
+    return summarise(samples);
+  } finally {
+    server.kill();
+  }
+}
+
+const C_PINGPONG = String.raw`
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+static int cmp(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+int main(int argc, char **argv) {
+  int n = argc > 1 ? atoi(argv[1]) : 20000, one = 1;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  socklen_t alen = sizeof a;
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 1)) return 1;
+  getsockname(lfd, (struct sockaddr *)&a, &alen);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int s = accept(lfd, 0, 0);
+    char buf[64];
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    while (read(s, buf, sizeof buf) > 0) write(s, "+$QC1#c5", 8);
+    _exit(0);
+  }
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(c, (struct sockaddr *)&a, sizeof a)) return 1;
+  double *t = malloc(sizeof(double) * n);
+  char buf[64];
+  for (int i = -500; i < n; i++) {
+    double t0 = now_us();
+    write(c, "$qC#b4", 6);
+    int got = 0;
+    while (got < 8) got += read(c, buf, sizeof buf);
+    if (i >= 0) t[i] = now_us() - t0;
+  }
+  close(c);
+  waitpid(pid, 0, 0);
+  qsort(t, n, sizeof(double), cmp);
+  printf("%f %f %d\n", t[n / 2], t[(int)(n * 0.99)], n);
+  return 0;
+}
+`;
+
+/** The same exchange in C, compiled with gcc on the fly; undefined without gcc. */
+export function cLoopback(workDir: string, samples: number): Latency | undefined {
+  const source = path.join(workDir, 'pingpong.c');
+  const binary = path.join(workDir, 'pingpong');
+  try {
+    fs.writeFileSync(source, C_PINGPONG);
+    execFileSync('gcc', ['-O2', '-o', binary, source], { stdio: 'ignore' });
+    const [median, p99, n] = execFileSync(binary, [String(samples)], { encoding: 'utf8' })
+      .trim()
+      .split(' ')
+      .map(Number);
+    return { median: median!, p99: p99!, samples: n! };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,489 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { cLoopback, nodeLoopback } from './loopback';
+import {
+  attach,
+  attachSamples,
+  breakpointCycles,
+  interruptLatency,
+  readMemory,
+  registerRoundRobin,
+  roundTrip,
+  steps,
+  testPattern,
+  threadList,
+  writeMemory,
+  type Attached,
+} from './measure';
+import { hotSpots } from './profile';
+import { fmt, Results } from './report';
+import { summarise, type Budget } from './stats';
+import { launch, makeWorkDir, residentBytes, type LaunchOptions, type TargetKind } from './targets';
+
+const MiB = 1024 * 1024;
+/** Where the 16 MiB pattern goes: guest-physical 16 MiB, identity-mapped, untouched by up.elf. */
+const PATTERN_ADDRESS = 16 * MiB;
+const PATTERN_BYTES = 16 * MiB;
+const PAUSE_CPUS = [1, 4, 16, 64];
+
+const KINDS: Record<string, TargetKind> = {
+  'qemu-tcg': { name: 'QEMU TCG', accel: 'tcg', qemu: true, maxCpus: 64, bootTimeout: 30 },
+  emu: { name: 'emu', accel: 'tcg', qemu: false, maxCpus: 16, bootTimeout: 30 },
+  'qemu-kvm': { name: 'QEMU KVM', accel: 'kvm', qemu: true, maxCpus: 64, bootTimeout: 60 },
+  kvm: { name: 'kvm', accel: 'kvm', qemu: false, maxCpus: 64, bootTimeout: 60 },
+};
+
+const USAGE = `usage: npm run bench -- [options]
+  --targets LIST    comma-separated: qemu-tcg,emu,qemu-kvm,kvm (default: those that run here)
+  --quick           smaller sample budgets (a smoke run)
+  --stub-root DIR   folder with dist/cli.js and addons/ of the stub to measure (default: this checkout)
+  --qemu PATH       qemu-system-x86_64 to compare with (default: from PATH)
+  --cpu-prof DIR    run the stub under node --cpu-prof; print its hot spots
+  --json FILE       also write every figure as JSON
+`;
+
+interface Symbols {
+  addNumbers: bigint;
+  counter: bigint;
+  pattern: bigint;
+  apArrived: bigint;
+}
+
+function symbolsOf(kernel: string): Map<string, bigint> {
+  const table = new Map<string, bigint>();
+  for (const line of execFileSync('nm', [kernel], { encoding: 'utf8' }).split('\n')) {
+    const match = /^([0-9a-f]+) \w (\S+)$/.exec(line);
+    if (match) table.set(match[2]!, BigInt('0x' + match[1]!));
+  }
+  return table;
+}
+
+function need(table: Map<string, bigint>, name: string): bigint {
+  const value = table.get(name);
+  if (value === undefined) throw new Error(`the kernel has no symbol ${name}`);
+  return value;
+}
+
+function which(command: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const candidate = path.join(dir, command);
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+function kvmOpens(): boolean {
+  try {
+    fs.closeSync(fs.openSync('/dev/kvm', 'r+'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function say(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+interface Context {
+  results: Results;
+  launchOptions: LaunchOptions;
+  kernels: { up: string; smp: string };
+  symbols: Symbols;
+  rt: Budget;
+  loop: Budget;
+  interrupts: number;
+}
+
+/** Every figure that needs up.elf: round trips, memory, steps, breakpoints, Ctrl-C. */
+async function benchUp(kind: TargetKind, ctx: Context): Promise<void> {
+  const { results: r, symbols } = ctx;
+  const t = kind.name;
+  const target = await launch(
+    kind,
+    { kernel: ctx.kernels.up, memoryMiB: 512, cpus: 1, cmdline: '', readyLine: 'up ok' },
+    ctx.launchOptions,
+  );
+  try {
+    r.row('boot', 'boot to `up ok`, s', 'none');
+    r.set('boot', t, { text: target.ready ? target.bootSeconds.toFixed(2) : 'timed out' });
+    if (!target.ready) throw new Error(`up.elf did not print its line in ${kind.bootTimeout} s`);
+    r.row('attach', 'attach: connect, qSupported .. first g (median / p99 us)', 'lower');
+    r.latency('attach', t, summarise(await attachSamples(target.port, 5)));
+    const session = await attach(target.port);
+    const { client } = session;
+    // The kernel's own pattern, as a check that m reads what the guest wrote.
+    // Two halves: QEMU's m takes at most 2 KiB.
+    let hex = await client.text(`m${symbols.pattern.toString(16)},800`);
+    hex += await client.text(`m${(symbols.pattern + 0x800n).toString(16)},800`);
+    const own = Buffer.from(hex, 'hex');
+    if (!own.equals(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7 + 3) & 0xff)))) {
+      throw new Error('up.elf `pattern` does not read back as fill_pattern wrote it');
+    }
+    const pattern = testPattern(PATTERN_BYTES);
+    const written = await writeMemory(client, session.packetSize, PATTERN_ADDRESS, pattern);
+    r.row('write', '16 MiB pattern written with (MiB/s)', 'higher');
+    r.set('write', t, {
+      text: `${written.packet} ${fmt(written.bytesPerSecond / MiB)}`,
+      value: written.bytesPerSecond,
+    });
+    r.row('packetsize', 'PacketSize (bytes)', 'none');
+    r.set('packetsize', t, { text: String(session.packetSize) });
+
+    for (const mode of ['ack', 'no-ack'] as const) {
+      if (mode === 'no-ack' && !(await client.startNoAck())) {
+        say(`${t}: no QStartNoAckMode; its ack-mode figures stand in`);
+        break;
+      }
+      await benchMode(kind, ctx, session, pattern, mode);
+    }
+    r.row('rss512', 'stub RSS, 512 MiB guest, after 16 MiB read (MiB)', 'lower');
+    const rss = residentBytes(target.pid);
+    r.rate('rss512', t, rss === undefined ? undefined : rss / MiB);
+    await client.request('D').catch(() => undefined);
+    await client.close();
+  } finally {
+    await target.stop();
+  }
+}
+
+async function benchMode(
+  kind: TargetKind,
+  ctx: Context,
+  session: Attached,
+  pattern: Buffer,
+  mode: 'ack' | 'no-ack',
+): Promise<void> {
+  const { results: r, symbols } = ctx;
+  const t = kind.name;
+  const { client, thread } = session;
+  const row = (key: string, label: string, better: 'lower' | 'higher') => {
+    const full = `${key}.${mode}`;
+    r.row(full, `${label}, ${mode}`, better);
+    if (mode === 'no-ack') r.fallback.set(full, `${key}.ack`);
+    return full;
+  };
+  for (const [packet, name] of [
+    ['qC', 'qC'],
+    ['?', '?'],
+    ['g', 'g'],
+    ['p10', 'p rip'],
+  ] as const) {
+    const key = row(`rt-${name}`, `${name} round trip (median / p99 us)`, 'lower');
+    r.latency(key, t, await roundTrip(client, packet, ctx.rt));
+  }
+  for (const packet of ['m', 'x'] as const) {
+    const key = row(`read-${packet}`, `${packet} read of 16 MiB (MiB/s)`, 'higher');
+    const read = await readMemory(client, session.packetSize, packet, PATTERN_ADDRESS, pattern);
+    if (read !== undefined && !read.verified) throw new Error(`${t}: ${packet} read wrong bytes`);
+    r.rate(key, t, read === undefined ? undefined : read.bytesPerSecond / MiB, `no ${packet}`);
+  }
+  const step = await steps(client, thread, ctx.loop);
+  r.rate(row('steps', 'single steps (vCont;s) per second', 'higher'), t, 1e6 / step.median);
+  for (const style of ['gdb', 'plain'] as const) {
+    const label =
+      style === 'gdb'
+        ? 'breakpoint cycles per second (z0, step, Z0, continue)'
+        : 'breakpoint hits per second (continue over a planted one)';
+    const key = row(`bp-${style}`, label, 'higher');
+    const cycle = await breakpointCycles(
+      client,
+      thread,
+      symbols.addNumbers,
+      symbols.counter,
+      style,
+      ctx.loop,
+    );
+    if (cycle === undefined) {
+      r.set(key, t, { text: 'never hit in 10 s' });
+    } else if (cycle.progress < 0.5) {
+      r.set(key, t, { text: `no progress (${cycle.progress.toFixed(2)} loop passes a hit)` });
+    } else {
+      r.rate(key, t, 1e6 / cycle.latency.median);
+    }
+  }
+  const key = row('ctrlc', 'Ctrl-C to stop reply, guest running (median / p99 us)', 'lower');
+  r.latency(key, t, await interruptLatency(client, 100, ctx.interrupts));
+}
+
+/** smp.elf with `cpus` vCPUs: pause-all latency; at 4 vCPUs also thread list and Hg+g. */
+async function benchSmp(kind: TargetKind, ctx: Context, cpus: number): Promise<void> {
+  const { results: r } = ctx;
+  const t = kind.name;
+  const pauseKey = `pause-${cpus}`;
+  r.row(
+    pauseKey,
+    `pause all ${cpus} vCPU${cpus > 1 ? 's' : ''}: Ctrl-C to stop reply (median / p99 us)`,
+    'lower',
+  );
+  if (cpus > kind.maxCpus) {
+    r.set(pauseKey, t, { text: `n/a (max ${kind.maxCpus} vCPUs)` });
+    return;
+  }
+  const target = await launch(
+    kind,
+    {
+      kernel: ctx.kernels.smp,
+      memoryMiB: 512,
+      cpus,
+      cmdline: `cpus=${cpus}`,
+      readyLine: 'cpus up',
+    },
+    ctx.launchOptions,
+  );
+  try {
+    const session = await attach(target.port);
+    const { client } = session;
+    await client.startNoAck();
+    const arrived = Buffer.from(
+      await client.text(`m${ctx.symbols.apArrived.toString(16)},${(4 * 64).toString(16)}`),
+      'hex',
+    );
+    let started = 1;
+    for (let i = 0; i < 64; i++) if (arrived.readUInt32LE(i * 4) === 1) started++;
+    started = Math.min(started, cpus);
+    const latency = await interruptLatency(client, 30, ctx.interrupts);
+    r.latency(pauseKey, t, latency);
+    if (started < cpus) {
+      const cell = r.get(pauseKey, t)!;
+      cell.text += ` (${started} started)`;
+    }
+    if (cpus === 4) {
+      r.row('threads', 'qfThreadInfo..l, 4 vCPUs, no-ack (median / p99 us)', 'lower');
+      const list = await threadList(client, ctx.rt);
+      r.latency('threads', t, list.latency);
+      r.row('hg', 'Hg<n> + g round robin, 4 vCPUs, no-ack (median / p99 us per pair)', 'lower');
+      r.latency('hg', t, await registerRoundRobin(client, list.threads, ctx.rt));
+    }
+    await client.request('D').catch(() => undefined);
+    await client.close();
+  } finally {
+    await target.stop();
+  }
+}
+
+/** RSS with the largest guest the stub's loader takes (3 GiB; QEMU gets the same). */
+async function benchBigGuest(kind: TargetKind, ctx: Context): Promise<void> {
+  const t = kind.name;
+  ctx.results.row('rss3g', 'stub RSS, 3 GiB guest, after 16 MiB written (MiB)', 'lower');
+  const target = await launch(
+    kind,
+    { kernel: ctx.kernels.up, memoryMiB: 3072, cpus: 1, cmdline: '', readyLine: 'up ok' },
+    ctx.launchOptions,
+  );
+  try {
+    const session = await attach(target.port);
+    await writeMemory(
+      session.client,
+      session.packetSize,
+      PATTERN_ADDRESS,
+      testPattern(PATTERN_BYTES),
+    );
+    const rss = residentBytes(target.pid);
+    ctx.results.rate('rss3g', t, rss === undefined ? undefined : rss / MiB);
+    await session.client.request('D').catch(() => undefined);
+    await session.client.close();
+  } finally {
+    await target.stop();
+  }
+}
+
+/** Runs one step of the benchmark; a failure is one table cell, not the end of the run. */
+async function guarded(what: string, kind: TargetKind, ctx: Context, body: () => Promise<void>) {
+  try {
+    await body();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    say(`${kind.name}: ${what} failed: ${message}`);
+    ctx.results.row('errors', 'errors', 'none');
+    const old = ctx.results.get('errors', kind.name)?.text;
+    ctx.results.set('errors', kind.name, { text: old ? `${old}; ${what}` : what });
+  }
+}
+
+export async function main(argv: string[], root: string): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      targets: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'stub-root': { type: 'string', default: root },
+      qemu: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const stubRoot = path.resolve(values['stub-root']);
+  if (!fs.existsSync(path.join(stubRoot, 'dist', 'cli.js'))) {
+    say(`${stubRoot}/dist/cli.js is missing: run npm run build:ts first`);
+    return 1;
+  }
+  const qemuBinary = values.qemu ?? which('qemu-system-x86_64');
+  const kvm = kvmOpens();
+  let names = values.targets?.split(',') ?? ['qemu-tcg', 'emu', 'qemu-kvm', 'kvm'];
+  for (const name of names) {
+    if (!(name in KINDS)) {
+      say(`unknown target ${name}; known: ${Object.keys(KINDS).join(', ')}`);
+      return 2;
+    }
+  }
+  if (qemuBinary === undefined) {
+    say('qemu-system-x86_64 not found (Debian: apt install qemu-system-x86): no QEMU columns');
+    names = names.filter((n) => !KINDS[n]!.qemu);
+  }
+  if (!kvm) {
+    say('/dev/kvm does not open: no KVM columns');
+    names = names.filter((n) => KINDS[n]!.accel !== 'kvm');
+  }
+  const kernels = {
+    up: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'up.elf'),
+    smp: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'smp.elf'),
+  };
+  for (const kernel of Object.values(kernels)) {
+    if (!fs.existsSync(kernel)) {
+      say(`${kernel} is missing: run npm run build:kernels first`);
+      return 1;
+    }
+  }
+  const up = symbolsOf(kernels.up);
+  const smp = symbolsOf(kernels.smp);
+  const workDir = makeWorkDir();
+  const profDir = values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']);
+  if (profDir !== undefined) fs.mkdirSync(profDir, { recursive: true });
+  const quick = values.quick;
+  const ctx: Context = {
+    results: new Results(),
+    launchOptions: {
+      stubRoot,
+      qemuBinary: qemuBinary ?? 'qemu-system-x86_64',
+      nodeFlags: profDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', profDir],
+      workDir,
+    },
+    kernels,
+    symbols: {
+      addNumbers: need(up, 'add_numbers'),
+      counter: need(up, 'counter'),
+      pattern: need(up, 'pattern'),
+      apArrived: need(smp, 'ap_arrived'),
+    },
+    rt: quick
+      ? { samples: 500, ms: 250, minSamples: 20 }
+      : { samples: 5000, ms: 1000, minSamples: 50 },
+    loop: quick
+      ? { samples: 300, ms: 500, minSamples: 5 }
+      : { samples: 5000, ms: 2000, minSamples: 20 },
+    interrupts: quick ? 5 : 15,
+  };
+  const started = performance.now();
+  const r = ctx.results;
+  say(
+    `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+
+  say('loopback floor');
+  r.row('floor-node', 'loopback floor, Node client and server (median / p99 us)', 'none');
+  r.row('floor-c', 'loopback floor, C client and server (median / p99 us)', 'none');
+  const nodeFloor = await nodeLoopback(ctx.rt);
+  const cFloor = cLoopback(workDir, quick ? 2000 : 20000);
+  for (const name of names) {
+    r.latency('floor-node', KINDS[name]!.name, nodeFloor);
+    r.latency('floor-c', KINDS[name]!.name, cFloor, 'no gcc');
+  }
+
+  for (const name of names) {
+    const kind = KINDS[name]!;
+    say(`${kind.name}: up.elf`);
+    await guarded('up.elf', kind, ctx, () => benchUp(kind, ctx));
+    say(`${kind.name}: 3 GiB guest`);
+    await guarded('3 GiB guest', kind, ctx, () => benchBigGuest(kind, ctx));
+    for (const cpus of PAUSE_CPUS) {
+      say(`${kind.name}: smp.elf, ${cpus} vCPUs`);
+      await guarded(`smp ${cpus}`, kind, ctx, () => benchSmp(kind, ctx, cpus));
+    }
+  }
+
+  const pairs = [
+    { qemu: 'QEMU TCG', ours: 'emu' },
+    { qemu: 'QEMU KVM', ours: 'kvm' },
+  ].filter(({ qemu, ours }) =>
+    names.some((n) => KINDS[n]!.name === qemu || KINDS[n]!.name === ours),
+  );
+  process.stdout.write(`\n${r.markdown(pairs)}\n\n`);
+  process.stdout.write(targetsReport(r, pairs, nodeFloor.median) + '\n');
+  say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  if (values.json !== undefined) {
+    fs.writeFileSync(values.json, JSON.stringify({ nodeFloor, cFloor, results: r }, null, 2));
+  }
+  if (profDir !== undefined) {
+    const { total, spots } = hotSpots(profDir);
+    process.stdout.write(`\nstub CPU profile (${total} samples, self time):\n`);
+    for (const s of spots)
+      process.stdout.write(`${s.percent.toFixed(1).padStart(6)}%  ${s.name}  ${s.where}\n`);
+  }
+  fs.rmSync(workDir, { recursive: true, force: true });
+  return 0;
+}
+
+/** Issue 6's targets, each as met or missed with its factor. */
+function targetsReport(
+  r: Results,
+  pairs: { qemu: string; ours: string }[],
+  floorUs: number,
+): string {
+  const lines = ['Targets (issue 6), no-ack figures, factors >1 mean vmm-gdbstub is faster:'];
+  const check = (ok: boolean | undefined, text: string) =>
+    lines.push(`- ${ok === undefined ? 'n/a ' : ok ? 'met ' : 'MISS'} ${text}`);
+  const f = (v: number | undefined) => (v === undefined ? '?' : `${v.toFixed(2)}x`);
+  for (const { qemu, ours } of pairs) {
+    const qc = r.get('rt-qC.no-ack', ours)?.value;
+    const qcFactor = r.factor('rt-qC.no-ack', ours, qemu);
+    check(
+      qc === undefined ? undefined : qc <= 1.3 * floorUs && (qcFactor ?? 1) >= 1,
+      `${ours}: qC ${qc === undefined ? '?' : fmt(qc)} us = ${qc === undefined ? '?' : (qc / floorUs).toFixed(2)}x the Node loopback floor (<= 1.3x), ${f(qcFactor)} QEMU (>= 1x)`,
+    );
+    const m = r.factor('read-m.no-ack', ours, qemu);
+    check(m === undefined ? undefined : m >= 10, `${ours}: m ${f(m)} QEMU's m (>= 10x)`);
+    const xq = r.get('read-x.no-ack', ours)?.value;
+    const mq = r.get('read-m.ack', qemu)?.value;
+    const x = xq !== undefined && mq !== undefined ? xq / mq : undefined;
+    check(
+      x === undefined ? undefined : x >= 15,
+      `${ours}: x ${f(x)} QEMU's m (>= 15x; QEMU has no x)`,
+    );
+    for (const [key, what] of [
+      ['steps', 'single steps'],
+      ['bp-gdb', 'gdb breakpoint cycles'],
+      ['bp-plain', 'plain breakpoint continues'],
+    ]) {
+      const v = r.factor(`${key}.no-ack`, ours, qemu);
+      check(v === undefined ? undefined : v >= 2, `${ours}: ${what} ${f(v)} QEMU (>= 2x)`);
+    }
+    const c = r.get('ctrlc.no-ack', ours)?.value;
+    check(
+      c === undefined ? undefined : c <= 1.5 * floorUs,
+      `${ours}: Ctrl-C ${c === undefined ? '?' : fmt(c)} us = ${c === undefined ? '?' : (c / floorUs).toFixed(2)}x the loopback round trip (<= 1.5x)`,
+    );
+  }
+  const p64 = r.get('pause-64', 'kvm')?.value;
+  check(
+    p64 === undefined ? undefined : p64 < 1000,
+    `kvm: pause all 64 vCPUs ${p64 === undefined ? '?' : fmt(p64)} us (< 1 ms)`,
+  );
+  return lines.join('\n');
+}
