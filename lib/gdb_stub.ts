@@ -109,7 +109,18 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
       trace: this.options.traceRsp,
     });
     this.client = connection;
-    const session: Session = { generalVcpu: 0, continueVcpu: -1, packetSize: this.packetSize };
+    // `monitor log rsp on` without a traceRsp option traces to stderr, as --trace-rsp does.
+    const traceTo =
+      this.options.traceRsp ?? ((line) => process.stderr.write(`vmm-gdbstub: rsp ${line}\n`));
+    const session: Session = {
+      generalVcpu: 0,
+      continueVcpu: -1,
+      packetSize: this.packetSize,
+      sendEarly: (payload) => connection.send(payload),
+      traceRsp: (on) => {
+        connection.trace = on ? traceTo : undefined;
+      },
+    };
     const queue: Buffer[] = [];
     let busy = false;
 

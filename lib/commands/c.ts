@@ -1,6 +1,6 @@
 import { parseHexBigInt } from '../rsp/hex';
 import type { CommandContext } from './types';
-import { stopReply } from './stop_reply';
+import { reportStop } from './stop_reply';
 import { Errors, type Command } from './types';
 
 export interface ResumeRequest {
@@ -44,7 +44,7 @@ export function setResumeAddress(context: CommandContext, vcpu: number, address?
 
 async function handleContinue(context: CommandContext, { address }: ResumeRequest) {
   if (!setResumeAddress(context, resumeVcpu(context), address)) return Errors.invalid;
-  return stopReply(await context.debugger.continue());
+  return reportStop(context.session, await context.debugger.continue());
 }
 
 /** `c [addr]`: resume every vCPU; the reply is the next stop. */

@@ -1,5 +1,16 @@
 import { c, continueWithSignal } from './c';
 import { g, G } from './g';
+import { jThreadsInfo } from './j_threads_info';
+import {
+  enableErrorStrings,
+  qHostInfo,
+  qProcessInfo,
+  qWatchpointSupportInfo,
+} from './lldb_session';
+import { listThreadsInStopReply } from './lldb_threads';
+import { qMemoryRegionInfo } from './q_memory_region_info';
+import { qRegisterInfo } from './q_register_info';
+import { threadSuffixSupported, withThreadSuffix } from './thread_suffix';
 import { h } from './h';
 import { m, M } from './m';
 import { s, stepWithSignal } from './s';
@@ -11,6 +22,9 @@ import { insertBreakpoint, removeBreakpoint } from './z';
 import { p, P } from './p';
 import { nonStop, qOffsets, qSymbol, threadEvents, vMustReplyEmpty } from './q_misc';
 import { qXferFeaturesRead } from './qxfer_features';
+import { qXferMemoryMapRead } from './qxfer_memory_map';
+import { qXferThreadsRead } from './qxfer_threads';
+import { qRcmd } from './qrcmd';
 import { question } from './question';
 import { detach, kill, qAttached, qSupported, startNoAckMode } from './session';
 import { qC, qfThreadInfo, qsThreadInfo, qThreadExtraInfo, t } from './threads';
@@ -22,11 +36,14 @@ type AnyCommand = Command<any>;
 /** Every packet we answer. Adding a packet is one file and one line here. */
 const COMMANDS: AnyCommand[] = [
   question,
-  g,
-  G,
-  p,
-  P,
+  withThreadSuffix(g),
+  withThreadSuffix(G),
+  withThreadSuffix(p),
+  withThreadSuffix(P),
   qXferFeaturesRead,
+  qXferThreadsRead,
+  qXferMemoryMapRead,
+  qRcmd,
   vMustReplyEmpty,
   qOffsets,
   qSymbol,
@@ -57,6 +74,15 @@ const COMMANDS: AnyCommand[] = [
   qThreadExtraInfo,
   detach,
   kill,
+  threadSuffixSupported,
+  listThreadsInStopReply,
+  enableErrorStrings,
+  qHostInfo,
+  qProcessInfo,
+  qRegisterInfo,
+  qMemoryRegionInfo,
+  qWatchpointSupportInfo,
+  jThreadsInfo,
 ];
 
 // Longest prefix first, so that qC does not catch qfThreadInfo's neighbours.
@@ -68,7 +94,7 @@ function lookup(packet: string): AnyCommand | undefined {
     // A q/Q packet's name ends at ':' , ',' or ';' (or the end): qC must not match qCRC.
     if (command.prefix.startsWith('q') || command.prefix.startsWith('Q')) {
       const next = packet[command.prefix.length];
-      const named = /[,:;]$/.test(command.prefix);
+      const named = /[,:;]$/.test(command.prefix) || command.argumentFollows === true;
       if (!named && next !== undefined && next !== ':' && next !== ',' && next !== ';') continue;
     }
     return command;

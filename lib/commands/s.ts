@@ -1,12 +1,12 @@
 import { parseResume, resumeVcpu, setResumeAddress, type ResumeRequest } from './c';
-import { stopReply } from './stop_reply';
+import { reportStop } from './stop_reply';
 import { Errors, type Command, type CommandContext } from './types';
 
 async function handleStep(context: CommandContext, { address }: ResumeRequest) {
   const vcpu = resumeVcpu(context);
   if (vcpu >= context.debugger.vmm.vcpuCount) return Errors.noThread;
   if (!setResumeAddress(context, vcpu, address)) return Errors.invalid;
-  return stopReply(await context.debugger.step(vcpu));
+  return reportStop(context.session, await context.debugger.step(vcpu));
 }
 
 /** `s [addr]`: one instruction on the current vCPU, interrupts masked; the others stay stopped. */

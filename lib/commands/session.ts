@@ -19,6 +19,8 @@ interface Feature {
  */
 const FEATURES: readonly Feature[] = [
   { feature: 'qXfer:features:read+', probe: 'qXfer:features:read:target.xml:0,1' },
+  { feature: 'qXfer:threads:read+', probe: 'qXfer:threads:read::0,1' },
+  { feature: 'qXfer:memory-map:read+', probe: 'qXfer:memory-map:read::0,1' },
   { feature: 'QStartNoAckMode+', probe: 'QStartNoAckMode' },
   { feature: 'swbreak+', probe: 'Z0,0,1' }, // stop replies say swbreak: only after a Z0
   { feature: 'hwbreak+', probe: 'Z1,0,1', when: ({ debugger: dbg }) => 'hwBreakpoints' in dbg.vmm },

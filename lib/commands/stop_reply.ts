@@ -1,5 +1,14 @@
 import type { Stop } from '../debugger/debugger';
+import type { WatchKind } from '../debugger/hw_slots';
 import { threadIdOf } from './thread_id';
+import type { Session } from './types';
+
+/** gdb's stop reasons for Z2, Z3 and Z4 hits. */
+const WATCH_REASONS: Record<WatchKind, string> = {
+  write: 'watch',
+  read: 'rwatch',
+  access: 'awatch',
+};
 
 /** The T stop reply for a stop, with the reason gdb understands. */
 export function stopReply(stop: Stop): string {
@@ -12,10 +21,26 @@ export function stopReply(stop: Stop): string {
       return `T05${thread}swbreak:;`;
     case 'debug-register':
       return `T05${thread}hwbreak:;`;
+    case 'watchpoint': {
+      if (stop.watch === undefined) return `T05${thread}`;
+      const name = WATCH_REASONS[stop.watch.kind];
+      return `T05${thread}${name}:${stop.watch.address.toString(16)};`;
+    }
     case 'shutdown':
     case 'error':
     case 'halt':
     case 'step':
       return `T05${thread}`;
   }
+}
+
+/**
+ * Reports a stop to the client: the T reply, and the stopped vCPU becomes the
+ * general thread (Hg). gdb assumes so after every stop reply that names a
+ * thread (gdbserver does the same) and reads that thread's registers with no
+ * Hg first.
+ */
+export function reportStop(session: Session, stop: Stop): string {
+  session.generalVcpu = stop.vcpu;
+  return stopReply(stop);
 }

@@ -12,8 +12,13 @@ export interface Session {
   clientFeatures?: string[];
   /** Set by QStartNoAckMode: acks stop after this reply. */
   startNoAck?: boolean;
+  listThreadsInStopReply?: boolean; // lldb's QListThreadsInStopReply: T replies list every thread
   /** Set by D or k: the server closes the connection after replying. */
   ending?: 'detach' | 'kill';
+  /** Sends a packet at once, ahead of the reply (qRcmd's `O` output); set by the stub. */
+  sendEarly?: (payload: string) => void;
+  /** Turns this connection's packet trace on stderr on or off (monitor log rsp); set by the stub. */
+  traceRsp?: (on: boolean) => void;
 }
 
 export interface CommandContext {
@@ -31,6 +36,7 @@ export type Reply = string | Buffer | null;
 export interface Command<Request> {
   /** The packet's name: the prefix the dispatcher matches. */
   readonly prefix: string;
+  readonly argumentFollows?: boolean; // a q/Q name the argument follows directly (qRegisterInfo1a)
   /** The body is what follows the prefix; undefined means malformed (E reply). */
   parse(body: string): Request | undefined;
   handle(context: CommandContext, request: Request): Reply | Promise<Reply>;
@@ -44,4 +50,5 @@ export const Errors = {
   fault: 'E0e',
   /** No such thread. */
   noThread: 'E03',
+  noSpace: 'E1c', // ENOSPC: every debug slot is in use
 } as const;

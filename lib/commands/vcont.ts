@@ -1,6 +1,7 @@
 import type { ResumeAction } from '../debugger/debugger';
 import { ALL_THREADS, ANY_THREAD, parseThreadId } from './thread_id';
-import { stopReply } from './stop_reply';
+import { withThreadList } from './lldb_threads';
+import { reportStop } from './stop_reply';
 import { Errors, type Command } from './types';
 
 /** One vCont action: c, C, s, S or t, for one thread or (no thread) every other one. */
@@ -45,7 +46,8 @@ export const vCont: Command<VContAction[]> = {
     }
     return actions.length > 0 ? actions : undefined;
   },
-  handle: async ({ debugger: dbg, session }, actions) => {
+  handle: async (context, actions) => {
+    const { debugger: dbg, session } = context;
     const plan = new Map<number, ResumeAction>();
     for (const vcpu of dbg.vcpus()) {
       for (const { action, vcpu: target } of actions) {
@@ -62,8 +64,8 @@ export const vCont: Command<VContAction[]> = {
     }
     if (plan.size === 0) {
       // Only t actions: every vCPU is already stopped; report where they are.
-      return stopReply(await dbg.interrupt());
+      return withThreadList(reportStop(session, await dbg.interrupt()), context);
     }
-    return stopReply(await dbg.resume(plan));
+    return withThreadList(reportStop(session, await dbg.resume(plan)), context);
   },
 };

@@ -1,4 +1,6 @@
 import { parseHexBigInt, parseHexNumber } from '../rsp/hex';
+import type { Debugger } from '../debugger/debugger';
+import type { WatchKind } from '../debugger/hw_slots';
 import { Errors, type Command } from './types';
 
 export interface BreakpointRequest {
@@ -24,13 +26,51 @@ function parseBreakpoint(body: string): BreakpointRequest | undefined {
   return parsed as BreakpointRequest;
 }
 
-/** `Z0,addr,kind`: a software breakpoint (int3) at a guest-virtual address. */
+/** Z1-Z4 types: what each asks the debug slots for. */
+const HARDWARE_KINDS: Record<number, 'exec' | WatchKind> = {
+  1: 'exec',
+  2: 'write',
+  3: 'read',
+  4: 'access',
+};
+
+/** A watchpoint's length: 1, 2, 4 or 8 bytes, the address aligned to it (as DR7 requires). */
+function watchLength(address: bigint, kind: number): 1 | 2 | 4 | 8 | undefined {
+  if (kind !== 1 && kind !== 2 && kind !== 4 && kind !== 8) return undefined;
+  return address % BigInt(kind) === 0n ? kind : undefined;
+}
+
+/**
+ * Z1-Z4 and z1-z4 on the debug slots: empty when the backend has none of
+ * that kind (gdb then falls back), E16 for a length or alignment DR7 cannot
+ * take, E1c (ENOSPC) when every slot is in use.
+ */
+function handleHardware(dbg: Debugger, insert: boolean, request: BreakpointRequest): string {
+  const kind = HARDWARE_KINDS[request.type];
+  if (kind === undefined || !dbg.hardware.supports(kind)) return '';
+  const length = kind === 'exec' ? 1 : watchLength(request.address, request.kind);
+  if (length === undefined) return Errors.invalid;
+  if (!insert) {
+    dbg.removeHardware(kind, request.address, length);
+    return 'OK';
+  }
+  switch (dbg.insertHardware(kind, request.address, length)) {
+    case 'ok':
+      return 'OK';
+    case 'full':
+      return Errors.noSpace;
+    case 'unsupported':
+      return '';
+  }
+}
+
+/** `Z0,addr,kind`: a software breakpoint (int3) at a guest-virtual address; Z1-Z4 above. */
 export const insertBreakpoint: Command<BreakpointRequest> = {
   prefix: 'Z',
   parse: parseBreakpoint,
-  handle: ({ debugger: dbg, session }, { type, address }) => {
-    if (type !== 0) return ''; // Z1-Z4: not offered here
-    return dbg.insertBreakpoint(session.generalVcpu, address) ? 'OK' : Errors.fault;
+  handle: ({ debugger: dbg, session }, request) => {
+    if (request.type !== 0) return handleHardware(dbg, true, request);
+    return dbg.insertBreakpoint(session.generalVcpu, request.address) ? 'OK' : Errors.fault;
   },
 };
 
@@ -38,8 +78,8 @@ export const insertBreakpoint: Command<BreakpointRequest> = {
 export const removeBreakpoint: Command<BreakpointRequest> = {
   prefix: 'z',
   parse: parseBreakpoint,
-  handle: ({ debugger: dbg, session }, { type, address }) => {
-    if (type !== 0) return '';
-    return dbg.removeBreakpoint(session.generalVcpu, address) ? 'OK' : Errors.fault;
+  handle: ({ debugger: dbg, session }, request) => {
+    if (request.type !== 0) return handleHardware(dbg, false, request);
+    return dbg.removeBreakpoint(session.generalVcpu, request.address) ? 'OK' : Errors.fault;
   },
 };

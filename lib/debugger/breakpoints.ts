@@ -34,6 +34,11 @@ export class BreakpointTable {
     return [...this.shadows.keys()];
   }
 
+  /** The byte the 0xCC at `gpa` replaced; undefined when there is no breakpoint there. */
+  shadowOf(gpa: bigint): number | undefined {
+    return this.shadows.get(gpa);
+  }
+
   /** Plants a 0xCC at `gpa`; throws (VmmError EFAULT) outside guest RAM. */
   insert(gpa: bigint): void {
     if (this.shadows.has(gpa)) return;

@@ -3,7 +3,8 @@ import type { StopEvent, Vmm } from '../vmm/vmm';
 import { Access } from '../vmm/vmm';
 import type { RegisterFile } from '../vmm/registers';
 import { BreakpointTable, INT3 } from './breakpoints';
-import { readVirtual, translateRange } from './guest_memory';
+import { HardwareSlots, type InsertResult, type WatchKind } from './hw_slots';
+import { physicalRange, readVirtual, translateRange } from './guest_memory';
 
 /** A stop as the debugger reports it: the vCPU that stopped and why. */
 export interface Stop {
@@ -12,10 +13,33 @@ export interface Stop {
   reason: StopEvent['reason'] | 'interrupt';
   rip: bigint;
   message?: string;
+  /** 'debug-register', 'watchpoint': the debug slot hit, when it is one of ours. */
+  slot?: number;
+  /** 'watchpoint': what was asked to be watched there. */
+  watch?: { kind: WatchKind; address: bigint };
 }
 
 /** What one vCPU does on a resume; vCPUs without an action stay stopped. */
 export type ResumeAction = 'continue' | 'step';
+
+/** How m/M/x/X/Z0 addresses are read: through the vCPU's page tables, or as guest-physical. */
+export type AddressSpace = 'virtual' | 'physical';
+
+/** The address a breakpoint was asked for at, and how that address was read. */
+export interface RequestedAddress {
+  address: bigint;
+  space: AddressSpace;
+}
+
+/** A software breakpoint as `monitor info breakpoints` shows it. */
+export interface SoftwareBreakpoint {
+  gpa: bigint;
+  /** The byte the 0xCC replaced. */
+  shadow: number;
+  /** False when the guest has written over the 0xCC since. */
+  intact: boolean;
+  requested?: RequestedAddress;
+}
 
 interface DebuggerEvents {
   /** Every vCPU is parked; `stop` is the one to report. */
@@ -43,15 +67,24 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    */
   private readonly running = new Set<number>();
   readonly breakpoints: BreakpointTable;
+  /** Hardware breakpoints and watchpoints (the backend's debug slots). */
+  readonly hardware: HardwareSlots;
   /** A step over a breakpoint in progress: its vCPU's next stop goes here. */
   private internalStep: { vcpu: number; done: (event: StopEvent) => void } | undefined;
   private interruptWhileResuming = false;
   /** Bumped by detach: a resume still stepping over breakpoints then gives up. */
   private epoch = 0;
+  /** How memory and Z0 addresses are read (`monitor phys`); virtual again on detach. */
+  addressSpace: AddressSpace = 'virtual';
+  /** vCPUs held by `monitor pause`: every continue leaves them parked until released. */
+  private readonly held = new Set<number>();
+  /** Where each software breakpoint (by gpa) was asked for. */
+  private readonly requested = new Map<bigint, RequestedAddress>();
 
   constructor(readonly vmm: Vmm) {
     super();
     this.breakpoints = new BreakpointTable(vmm);
+    this.hardware = new HardwareSlots(vmm, () => this.vcpus());
     vmm.on('stop', (event) => this.onVcpuStop(event));
     vmm.on('started', (vcpu) => this.onVcpuStarted(vcpu));
     for (const vcpu of this.vcpus()) {
@@ -100,7 +133,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * Resumes the vCPUs in `actions` (all-stop: the first stop of any stops
    * all and is the one reported); vCPUs not in it stay stopped.
    */
-  resume(actions: Map<number, ResumeAction>): Promise<Stop> {
+  resume(requested: Map<number, ResumeAction>): Promise<Stop> {
+    // A held vCPU is not continued; an explicit step of it is still honoured.
+    const actions = new Map([...requested].filter(([v, a]) => a === 'step' || !this.held.has(v)));
     if (this.phase !== 'stopped') return this.nextStop();
     const stopped = this.nextStop();
     while (this.queued.length > 0) {
@@ -108,6 +143,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       if (pending.reason === 'breakpoint' && !this.isOurBreakpoint(pending.vcpu, pending.rip)) {
         continue; // removed since it was hit: the vCPU runs the original instruction
       }
+      if (this.isRemovedSlot(pending)) continue; // likewise for a debug slot
       this.reported = pending;
       queueMicrotask(() => this.emit('stopped', pending));
       return stopped;
@@ -129,17 +165,18 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     for (const [vcpu, action] of actions) {
       if (this.vmm.vcpuState(vcpu) !== 'parked') continue;
       const gpa = this.breakpointUnderRip(vcpu);
-      if (gpa === undefined) continue;
-      const event = await this.stepOver(vcpu, gpa);
+      const slot = this.hardwareBreakpointUnderRip(vcpu);
+      if (gpa === undefined && slot === undefined) continue;
+      const event = await this.stepOver(vcpu, gpa, slot);
       if (epoch !== this.epoch) return; // detached meanwhile
-      if (action === 'step' || event.reason !== 'step') {
+      const noise = event.reason === 'watchpoint' && this.isWatchNoise(event);
+      if (action === 'step' || (event.reason !== 'step' && !noise)) {
         // The step over the breakpoint was the step asked for (or it stopped for a reason of its own).
-        const stop: Stop = { vcpu, reason: event.reason, rip: event.rip };
-        if (event.message !== undefined) stop.message = event.message;
-        this.report(stop);
+        this.report(this.toStop(noise ? { ...event, reason: 'step' } : event));
         return;
       }
     }
+    this.snapshotEmulatedReads();
     if (this.interruptWhileResuming) {
       this.report({ vcpu: 0, reason: 'interrupt', rip: this.rip(0) });
       return;
@@ -155,14 +192,25 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
   }
 
-  /** One step of `vcpu` with the original byte at `gpa` back in place. */
-  private stepOver(vcpu: number, gpa: bigint): Promise<StopEvent> {
+  /**
+   * One step of `vcpu` with the original byte at `gpa` back in place and its
+   * debug slot `slot` off (RF is not reliable on every backend, e.g. PVM).
+   */
+  private stepOver(
+    vcpu: number,
+    gpa: bigint | undefined,
+    slot: number | undefined,
+  ): Promise<StopEvent> {
+    const restore = (): void => {
+      if (gpa !== undefined) this.breakpoints.plant(gpa);
+      if (slot !== undefined) this.hardware.apply(vcpu);
+    };
     return new Promise<StopEvent>((resolve, reject) => {
       this.internalStep = {
         vcpu,
         done: (event) => {
           try {
-            this.breakpoints.plant(gpa);
+            restore();
             resolve(event);
           } catch (error) {
             reject(error instanceof Error ? error : new Error(String(error)));
@@ -170,14 +218,32 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
         },
       };
       try {
-        this.breakpoints.lift(gpa);
+        if (gpa !== undefined) this.breakpoints.lift(gpa);
+        if (slot !== undefined) this.hardware.applyWithout(vcpu, slot);
         this.vmm.resume(vcpu, { step: true, maskInterrupts: true });
       } catch (error) {
         this.internalStep = undefined;
-        this.breakpoints.plant(gpa);
-        reject(error instanceof Error ? error : new Error(String(error)));
+        try {
+          restore();
+        } finally {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
       }
     });
+  }
+
+  /** The stop to report for a vCPU's event, with what the debug slot it hit was for. */
+  private toStop(event: StopEvent): Stop {
+    const stop: Stop = { vcpu: event.vcpu, reason: event.reason, rip: event.rip };
+    if (event.message !== undefined) stop.message = event.message;
+    if (event.slot !== undefined) {
+      stop.slot = event.slot;
+      const entry = this.hardware.entry(event.slot);
+      if (event.reason === 'watchpoint' && entry !== undefined && entry.kind !== 'exec') {
+        stop.watch = { kind: entry.kind, address: entry.address };
+      }
+    }
+    return stop;
   }
 
   private report(stop: Stop): void {
@@ -192,6 +258,10 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    */
   detach(): void {
     this.breakpoints.removeAll();
+    this.hardware.removeAll();
+    this.requested.clear();
+    this.held.clear();
+    this.addressSpace = 'virtual';
     this.queued.length = 0;
     this.reported = undefined;
     // A step over a breakpoint in flight finishes on its own; its vCPU is resumed then.
@@ -203,6 +273,49 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   /** Removes every breakpoint without resuming (kill: the VM goes away). */
   removeAllBreakpoints(): void {
     this.breakpoints.removeAll();
+    this.hardware.removeAll();
+    this.requested.clear();
+  }
+
+  /** `monitor pause`: keeps `vcpu` parked across continues until `release` (or detach). */
+  hold(vcpu: number): void {
+    this.held.add(vcpu);
+  }
+
+  /** `monitor resume`: `vcpu` runs again with the next continue. */
+  release(vcpu: number): void {
+    this.held.delete(vcpu);
+  }
+
+  isHeld(vcpu: number): boolean {
+    return this.held.has(vcpu);
+  }
+
+  /** The inserted software breakpoints, by guest-physical address. */
+  softwareBreakpoints(): SoftwareBreakpoint[] {
+    return this.breakpoints.addresses().map((gpa) => {
+      const intact = this.vmm.readPhysical(Number(gpa), 1)[0] === INT3;
+      const entry: SoftwareBreakpoint = { gpa, shadow: this.breakpoints.shadowOf(gpa)!, intact };
+      const requested = this.requested.get(gpa);
+      if (requested !== undefined) entry.requested = requested;
+      return entry;
+    });
+  }
+
+  /**
+   * Z1-Z4: a hardware breakpoint ('exec') or watchpoint at a guest-linear
+   * address (debug slots compare linear addresses, whatever addressSpace
+   * says), on every vCPU.
+   */
+  insertHardware(kind: 'exec' | WatchKind, address: bigint, length: 1 | 2 | 4 | 8): InsertResult {
+    const result = this.hardware.insert(kind, address & 0xffffffffffffffffn, length);
+    if (result === 'ok' && kind === 'read') this.snapshotEmulatedReads();
+    return result;
+  }
+
+  /** z1-z4; removing one that is not there is fine. */
+  removeHardware(kind: 'exec' | WatchKind, address: bigint, length: 1 | 2 | 4 | 8): void {
+    this.hardware.remove(kind, address & 0xffffffffffffffffn, length);
   }
 
   private resumeParked(): void {
@@ -235,23 +348,30 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   /** Z0: false when the address is not mapped to guest RAM. */
   insertBreakpoint(vcpu: number, address: bigint): boolean {
-    const chunk = translateRange(this.vmm, vcpu, address, 1)[0];
+    const chunk = this.memoryChunks(vcpu, address, 1)[0];
     if (chunk === undefined) return false;
+    if (!this.breakpoints.has(chunk.gpa)) {
+      this.requested.set(chunk.gpa, { address, space: this.addressSpace });
+    }
     this.breakpoints.insert(chunk.gpa);
     return true;
   }
 
   /** z0: false when the address is not mapped (removing an absent one is fine). */
   removeBreakpoint(vcpu: number, address: bigint): boolean {
-    const gpa = this.translate(vcpu, address);
+    // gdb removes at the address it inserted at, even if `monitor phys` changed modes since.
+    const gpa =
+      this.insertedAt(address) ??
+      (this.addressSpace === 'physical' ? address : this.translate(vcpu, address));
     if (gpa === undefined) return false;
     this.breakpoints.remove(gpa);
+    this.requested.delete(gpa);
     return true;
   }
 
   /** Reads guest-virtual memory as vCPU `vcpu` sees it: the readable prefix, breakpoints hidden. */
   readMemory(vcpu: number, address: bigint, length: number): Buffer {
-    const parts = translateRange(this.vmm, vcpu, address, length).map((c) =>
+    const parts = this.memoryChunks(vcpu, address, length).map((c) =>
       this.breakpoints.hide(c.gpa, this.vmm.readPhysical(Number(c.gpa), c.length)),
     );
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
@@ -259,7 +379,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   /** Writes guest-virtual memory: all or nothing; false when any page is not writable RAM. */
   writeMemory(vcpu: number, address: bigint, data: Buffer): boolean {
-    const chunks = translateRange(this.vmm, vcpu, address, data.length);
+    const chunks = this.memoryChunks(vcpu, address, data.length);
     const covered = chunks.reduce((sum, c) => sum + c.length, 0);
     if (covered < data.length) return false;
     let offset = 0;
@@ -268,6 +388,23 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       offset += chunk.length;
     }
     return true;
+  }
+
+  /** The gpa of the breakpoint asked for at `address`, preferring the current address space. */
+  private insertedAt(address: bigint): bigint | undefined {
+    let found: bigint | undefined;
+    for (const [gpa, requested] of this.requested) {
+      if (requested.address !== address) continue;
+      if (requested.space === this.addressSpace) return gpa;
+      found = gpa;
+    }
+    return found;
+  }
+
+  /** A memory range as guest-physical chunks, per addressSpace: the accessible prefix. */
+  private memoryChunks(vcpu: number, address: bigint, length: number) {
+    if (this.addressSpace === 'physical') return physicalRange(this.vmm, address, length);
+    return translateRange(this.vmm, vcpu, address, length);
   }
 
   /** Reads without hiding (what the guest executes); for tests and diagnostics. */
@@ -284,6 +421,56 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     if (this.breakpoints.size === 0) return undefined;
     const gpa = this.translate(vcpu, this.vmm.getRegisters(vcpu).rip);
     return gpa !== undefined && this.breakpoints.has(gpa) ? gpa : undefined;
+  }
+
+  /** The execute debug slot at a parked vCPU's rip (a linear address: CS base + rip). */
+  private hardwareBreakpointUnderRip(vcpu: number): number | undefined {
+    if (this.hardware.size === 0) return undefined;
+    const regs = this.vmm.getRegisters(vcpu);
+    return this.hardware.execSlotAt((regs.cs.base + regs.rip) & 0xffffffffffffffffn);
+  }
+
+  /** A debug-slot stop whose slot was freed since it was hit. */
+  private isRemovedSlot(stop: Stop): boolean {
+    if (stop.slot === undefined) return false;
+    const entry = this.hardware.entry(stop.slot);
+    if (stop.reason === 'debug-register') return entry?.kind !== 'exec';
+    if (stop.reason === 'watchpoint') return entry === undefined || entry.kind === 'exec';
+    return false;
+  }
+
+  /**
+   * A watchpoint stop not to report: its slot was freed since, or it is a
+   * read watchpoint emulated with an access slot and the bytes changed (a
+   * write; a write of the same value cannot be told from a read).
+   */
+  private isWatchNoise(event: StopEvent): boolean {
+    if (event.slot === undefined) return false;
+    const entry = this.hardware.entry(event.slot);
+    if (entry === undefined || entry.kind === 'exec') return true;
+    if (entry.emulatedRead === undefined) return false;
+    const before = entry.emulatedRead.snapshot;
+    const now = this.readSnapshot(event.vcpu, entry.address, entry.length);
+    entry.emulatedRead.snapshot = now;
+    return before !== undefined && now !== undefined && !before.equals(now);
+  }
+
+  /** Before the guest runs: what each emulated read watchpoint's bytes hold. */
+  private snapshotEmulatedReads(): void {
+    const vcpu = this.vcpus().find((v) => this.vmm.vcpuState(v) === 'parked') ?? 0;
+    for (const entry of this.hardware.entries()) {
+      if (entry.emulatedRead === undefined) continue;
+      entry.emulatedRead.snapshot = this.readSnapshot(vcpu, entry.address, entry.length);
+    }
+  }
+
+  private readSnapshot(vcpu: number, address: bigint, length: number): Buffer | undefined {
+    try {
+      const bytes = readVirtual(this.vmm, vcpu, address, length);
+      return bytes.length === length ? bytes : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private isOurBreakpoint(vcpu: number, rip: bigint): boolean {
@@ -315,6 +502,13 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     return true;
   }
 
+  /** A debug-slot hit not to report: the vCPU just goes on (handled like a foreign int3). */
+  private isStaleSlotHit(event: StopEvent): boolean {
+    if (event.reason === 'watchpoint') return this.isWatchNoise(event);
+    if (event.reason !== 'debug-register' || event.slot === undefined) return false;
+    return this.hardware.entry(event.slot)?.kind !== 'exec'; // freed since: run the instruction
+  }
+
   private nextStop(): Promise<Stop> {
     return new Promise((resolve) => this.once('stopped', resolve));
   }
@@ -340,7 +534,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
     this.running.delete(original.vcpu);
     let event = original;
-    if (this.handleForeignInt3(original)) {
+    if (this.handleForeignInt3(original) || this.isStaleSlotHit(original)) {
       if (this.phase === 'running') {
         this.vmm.resume(event.vcpu);
         this.running.add(event.vcpu);
@@ -348,8 +542,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       }
       event = { ...original, reason: 'paused' }; // parked with its #BP pending
     }
-    const stop: Stop = { vcpu: event.vcpu, reason: event.reason, rip: event.rip };
-    if (event.message !== undefined) stop.message = event.message;
+    const stop = this.toStop(event);
     if (this.phase === 'running') {
       this.beginStopping(stop);
       return;

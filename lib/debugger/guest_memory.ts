@@ -52,3 +52,21 @@ export function readVirtual(vmm: Vmm, vcpu: number, address: bigint, length: num
   );
   return Buffer.concat(parts);
 }
+
+/**
+ * A guest-physical range as chunks that stop at page boundaries, as
+ * translateRange gives them: the prefix that is guest RAM.
+ */
+export function physicalRange(vmm: Vmm, address: bigint, length: number): PhysicalChunk[] {
+  const chunks: PhysicalChunk[] = [];
+  const regions = vmm.memoryRegions();
+  let done = 0;
+  while (done < length) {
+    const gpa = address + BigInt(done);
+    const chunk = Math.min(Number(PAGE - (gpa % PAGE)), length - done);
+    if (!inRam(regions, gpa, chunk)) break;
+    chunks.push({ gpa, length: chunk });
+    done += chunk;
+  }
+  return chunks;
+}

@@ -1,6 +1,7 @@
 import {
   CONTROL_NAMES,
   GPR_NAMES,
+  initialFpuState,
   type ControlName,
   type GprName,
   type RegisterFile,
@@ -66,19 +67,7 @@ function baseRegisterFile(): RegisterFile {
     tr: { ...BOOT_TR },
     gdtr: { base: 0n, limit: 0 },
     idtr: { base: 0n, limit: 0 },
-    fpu: {
-      fcw: 0x37f,
-      fsw: 0,
-      ftw: 0xffff,
-      fop: 0,
-      fip: 0n,
-      fcs: 0,
-      fdp: 0n,
-      fds: 0,
-      mxcsr: 0x1f80,
-      st: Array.from({ length: 8 }, () => Buffer.alloc(10)),
-      xmm: Array.from({ length: 16 }, () => Buffer.alloc(16)),
-    },
+    fpu: initialFpuState(),
   };
 }
 

@@ -36,7 +36,8 @@ const TRACE_LIMIT = 2000;
 export class RspConnection extends EventEmitter<ConnectionEvents> {
   private readonly reader: PacketReader;
   private readonly runLength: boolean;
-  private readonly trace: ((line: string) => void) | undefined;
+  /** Receives the packet trace; may be swapped at any time (`monitor log rsp`). */
+  trace: ((line: string) => void) | undefined;
   private readonly maxRetransmits: number;
   private ackMode = true;
   /** The last packet sent, until the debugger acknowledges it. */

@@ -13,6 +13,11 @@ export interface NativeVmm {
   gla2gpa(vcpu: number, gla: bigint, prot: number): bigint | null;
   setBreakpointExits(on: boolean): void;
   injectException(vcpu: number, vector: number, errorCode?: number): void;
+  debugCapabilities(): { slots: number; kinds: string[] };
+  setDebugSlots(
+    vcpu: number,
+    slots: ({ address: bigint; kind: string; length: number } | null)[],
+  ): void;
   start(): void;
   resume(vcpu: number, options: { step: boolean; maskInterrupts: boolean }): void;
   pause(vcpu: number): boolean;
@@ -23,7 +28,16 @@ export interface NativeVmm {
 }
 
 export type NativeEvent =
-  | { type: 'stop'; vcpu: number; reason: string; rip: bigint; message?: string }
+  | {
+      type: 'stop';
+      vcpu: number;
+      reason: string;
+      rip: bigint;
+      message?: string;
+      slot?: number;
+      address?: bigint;
+      access?: string;
+    }
   | { type: 'started'; vcpu: number }
   | { type: 'console'; data: Buffer }
   | { type: 'log'; message: string };
@@ -45,6 +59,8 @@ export interface NativeAddon {
 export type AddonName = 'core' | 'emu';
 
 const PACKAGE_ROOT = path.resolve(__dirname, '..', '..');
+/** VMM_ADDONS_DIR points at another build's addons/ (the sanitizer build in CI). */
+const ADDONS_DIR = process.env.VMM_ADDONS_DIR ?? path.join(PACKAGE_ROOT, 'addons');
 const loaded = new Map<AddonName, NativeAddon | Error>();
 
 /** Loads an addon once; returns the load error instead of throwing it. */
@@ -54,7 +70,7 @@ export function loadAddon(name: AddonName): NativeAddon | Error {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeAddon;
-      addon = nodeGypBuild(path.join(PACKAGE_ROOT, 'addons', name));
+      addon = nodeGypBuild(path.join(ADDONS_DIR, name));
     } catch (error) {
       addon = error instanceof Error ? error : new Error(String(error));
     }

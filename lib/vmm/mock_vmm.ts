@@ -1,9 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { FpuState, RegisterFile, SegmentRegister } from './registers';
+import { initialFpuState, type RegisterFile, type SegmentRegister } from './registers';
 import {
   VmmError,
   type BackendName,
+  type DebugSlot,
+  type DebugSlotKind,
+  type DebugSlots,
   type MemoryRegion,
+  type StopEvent,
   type ResumeOptions,
   type VcpuState,
   type Vmm,
@@ -15,26 +19,12 @@ export interface MockVmmOptions {
   vcpus?: number;
   /** Guest-virtual = guest-physical + this offset (a one-region page map). */
   virtualOffset?: bigint;
+  /** Debug slots (hwBreakpoints / watchpoints); none when absent. */
+  debugSlots?: { count?: number; kinds?: DebugSlotKind[] };
 }
 
 function segment(selector: number, access: number): SegmentRegister {
   return { selector, base: 0n, limit: 0xffffffff, access };
-}
-
-function emptyFpu(): FpuState {
-  return {
-    fcw: 0x37f,
-    fsw: 0,
-    ftw: 0xffff,
-    fop: 0,
-    fip: 0n,
-    fcs: 0,
-    fdp: 0n,
-    fds: 0,
-    mxcsr: 0x1f80,
-    st: Array.from({ length: 8 }, () => Buffer.alloc(10)),
-    xmm: Array.from({ length: 16 }, () => Buffer.alloc(16)),
-  };
 }
 
 /** A 64-bit flat register file with every register zero but the mode bits. */
@@ -82,7 +72,7 @@ export function blankRegisters(): RegisterFile {
     tr: { selector: 0, base: 0n, limit: 0x67, access: 0x8b },
     gdtr: { base: 0n, limit: 0 },
     idtr: { base: 0n, limit: 0 },
-    fpu: emptyFpu(),
+    fpu: initialFpuState(),
   };
 }
 
@@ -125,6 +115,11 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
   private readonly virtualOffset: bigint;
   private breakpointExits = false;
   private destroyed = false;
+  // declare: no property at all (`'hwBreakpoints' in vmm`) unless the backend has the slots.
+  declare readonly hwBreakpoints?: DebugSlots;
+  declare readonly watchpoints?: DebugSlots;
+  /** Each vCPU's debug slots as last set. */
+  private readonly debugSlots: (DebugSlot | undefined)[][];
 
   constructor(options: MockVmmOptions = {}) {
     super();
@@ -133,6 +128,49 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
     this.regs = Array.from({ length: vcpus }, () => blankRegisters());
     this.states = Array.from({ length: vcpus }, () => 'parked' as VcpuState);
     this.virtualOffset = options.virtualOffset ?? 0n;
+    this.debugSlots = Array.from({ length: vcpus }, () => []);
+    if (options.debugSlots !== undefined) {
+      const count = options.debugSlots.count ?? 4;
+      const kinds = options.debugSlots.kinds ?? ['exec', 'write', 'read', 'access'];
+      const slots: DebugSlots = {
+        count,
+        kinds,
+        set: (vcpu, list) => {
+          this.vcpu(vcpu);
+          if (list.length > count) throw new VmmError('EINVAL', `more than ${count} debug slots`);
+          for (const slot of list) {
+            if (slot !== undefined && !kinds.includes(slot.kind)) {
+              throw new VmmError('EINVAL', `no ${slot.kind} debug slots`);
+            }
+          }
+          this.debugSlots[vcpu] = list.map((slot) =>
+            slot === undefined ? undefined : { ...slot },
+          );
+        },
+      };
+      if (kinds.includes('exec')) this.hwBreakpoints = slots;
+      if (kinds.some((kind) => kind !== 'exec')) this.watchpoints = slots;
+    }
+  }
+
+  /** A vCPU's debug slots as last set (for tests). */
+  slotsOf(vcpu: number): (DebugSlot | undefined)[] {
+    return this.debugSlots[this.vcpu(vcpu)]!.map((slot) => (slot ? { ...slot } : undefined));
+  }
+
+  /**
+   * Simulates a data access that hits debug slot `slot` of a running vCPU:
+   * the instruction completes (rip moves on by one) and it parks with
+   * 'watchpoint'. False when the vCPU is not running or the slot is not a data slot.
+   */
+  triggerWatchpoint(vcpu: number, slot: number): boolean {
+    const entry = this.debugSlots[this.vcpu(vcpu)]![slot];
+    if (this.states[vcpu] !== 'running' || entry === undefined || entry.kind === 'exec') {
+      return false;
+    }
+    this.regs[vcpu]!.rip += 1n;
+    this.park(vcpu, 'watchpoint', { slot, address: entry.address, access: entry.kind });
+    return true;
   }
 
   get vcpuCount(): number {
@@ -222,13 +260,27 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
       this.park(vcpu, 'step');
       return;
     }
-    if (!this.breakpointExits) return;
+    // The first execute slot within the window (one at rip hits at once, as on x86 without RF).
+    let slotHit: { slot: number; distance: number } | undefined;
+    this.debugSlots[vcpu]!.forEach((slot, index) => {
+      if (slot?.kind !== 'exec') return;
+      const distance = slot.address - regs.rip;
+      if (distance < 0n || distance >= BigInt(RUN_WINDOW)) return;
+      if (slotHit === undefined || Number(distance) < slotHit.distance) {
+        slotHit = { slot: index, distance: Number(distance) };
+      }
+    });
+    let int3 = -1;
     const start = Number(this.gla2gpa(vcpu, regs.rip) ?? -1n);
-    if (start < 0) return;
-    const window = this.ram.subarray(start, Math.min(this.ram.length, start + RUN_WINDOW));
-    const hit = window.indexOf(0xcc);
-    if (hit >= 0) {
-      regs.rip += BigInt(hit);
+    if (this.breakpointExits && start >= 0) {
+      const window = this.ram.subarray(start, Math.min(this.ram.length, start + RUN_WINDOW));
+      int3 = window.indexOf(0xcc);
+    }
+    if (slotHit !== undefined && (int3 < 0 || slotHit.distance <= int3)) {
+      regs.rip += BigInt(slotHit.distance);
+      this.park(vcpu, 'debug-register', { slot: slotHit.slot });
+    } else if (int3 >= 0) {
+      regs.rip += BigInt(int3);
       this.park(vcpu, 'breakpoint');
     }
   }
@@ -239,12 +291,16 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return true;
   }
 
-  private park(vcpu: number, reason: 'paused' | 'step' | 'breakpoint'): void {
+  private park(
+    vcpu: number,
+    reason: 'paused' | 'step' | 'breakpoint' | 'debug-register' | 'watchpoint',
+    extra: Pick<StopEvent, 'slot' | 'address' | 'access'> = {},
+  ): void {
     // Parked at once, reported later: the native threads behave the same way.
     this.states[vcpu] = 'parked';
     const rip = this.regs[vcpu]!.rip;
     setImmediate(() => {
-      if (!this.destroyed) this.emit('stop', { vcpu, reason, rip });
+      if (!this.destroyed) this.emit('stop', { vcpu, reason, rip, ...extra });
     });
   }
 

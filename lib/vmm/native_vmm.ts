@@ -4,6 +4,9 @@ import type { RegisterFile } from './registers';
 import {
   VmmError,
   type BackendName,
+  type DebugSlot,
+  type DebugSlotKind,
+  type DebugSlots,
   type MemoryRegion,
   type ResumeOptions,
   type StopEvent,
@@ -46,6 +49,9 @@ function rethrow(error: unknown): never {
 /** A Vmm over one of the native addons. */
 export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   private readonly native: NativeVmm;
+  // declare: no property at all (`'hwBreakpoints' in vmm`) unless the backend has the slots.
+  declare readonly hwBreakpoints?: DebugSlots;
+  declare readonly watchpoints?: DebugSlots;
 
   constructor(
     readonly backend: BackendName,
@@ -64,6 +70,29 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     this.native = guard(
       () => new addon.Vmm(backend, nativeConfig, (event) => this.dispatch(event)),
     );
+    const slots = this.debugSlots();
+    if (slots?.kinds.includes('exec')) this.hwBreakpoints = slots;
+    if (slots?.kinds.some((kind) => kind !== 'exec')) this.watchpoints = slots;
+  }
+
+  /** The backend's debug slots, if it has any (an older addon has no such call). */
+  private debugSlots(): DebugSlots | undefined {
+    if (typeof this.native.debugCapabilities !== 'function') return undefined;
+    const { slots, kinds } = this.native.debugCapabilities();
+    if (slots === 0) return undefined;
+    const native = this.native;
+    return {
+      count: slots,
+      kinds: kinds as DebugSlotKind[],
+      set(vcpu: number, list: readonly (DebugSlot | undefined)[]): void {
+        guard(() =>
+          native.setDebugSlots(
+            vcpu,
+            list.map((slot) => slot ?? null),
+          ),
+        );
+      },
+    };
   }
 
   private dispatch(event: NativeEvent): void {
@@ -75,6 +104,9 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
           rip: event.rip,
         };
         if (event.message !== undefined) stop.message = event.message;
+        if (event.slot !== undefined) stop.slot = event.slot;
+        if (event.address !== undefined) stop.address = event.address;
+        if (event.access !== undefined) stop.access = event.access as StopEvent['access'];
         this.emit('stop', stop);
         break;
       }

@@ -85,3 +85,20 @@ export type RegisterFile = Record<GprName | ControlName, bigint> &
     idtr: TableRegister;
     fpu: FpuState;
   };
+
+/** x87/SSE state after FNINIT and with MXCSR at its reset value: every register empty. */
+export function initialFpuState(): FpuState {
+  return {
+    fcw: 0x37f,
+    fsw: 0,
+    ftw: 0xffff,
+    fop: 0,
+    fip: 0n,
+    fcs: 0,
+    fdp: 0n,
+    fds: 0,
+    mxcsr: 0x1f80,
+    st: Array.from({ length: 8 }, () => Buffer.alloc(10)),
+    xmm: Array.from({ length: 16 }, () => Buffer.alloc(16)),
+  };
+}

@@ -9,7 +9,44 @@ export type VcpuState = 'waiting-for-sipi' | 'parked' | 'running' | 'exited';
 
 /** Why a vCPU parked. */
 export type StopReason =
-  'paused' | 'breakpoint' | 'step' | 'debug-register' | 'halt' | 'shutdown' | 'error';
+  | 'paused'
+  | 'breakpoint'
+  | 'step'
+  | 'debug-register'
+  | 'watchpoint'
+  | 'halt'
+  | 'shutdown'
+  | 'error';
+
+/** What a debug slot stops on: executing its address, or a data access (x86 DR7's R/W). */
+export type DebugSlotKind = 'exec' | 'write' | 'read' | 'access';
+
+/** One debug slot, as DR0-DR3 plus DR7 describe it. */
+export interface DebugSlot {
+  /** Guest-linear address. */
+  address: bigint;
+  kind: DebugSlotKind;
+  /** Data slots: 1, 2, 4 or 8 bytes, `address` aligned to it; 1 for 'exec'. */
+  length: 1 | 2 | 4 | 8;
+}
+
+/**
+ * The debug slots of a backend (optional: see `Vmm.hwBreakpoints` and
+ * `Vmm.watchpoints`): `count` slots per vCPU, shared by hardware breakpoints
+ * and watchpoints, as x86's four debug registers are.
+ */
+export interface DebugSlots {
+  readonly count: number;
+  /** The kinds this backend can set (hardware x86: no 'read'; PVM: only 'exec'). */
+  readonly kinds: readonly DebugSlotKind[];
+  /**
+   * Replaces one vCPU's slots (index = slot number; undefined = free). In
+   * effect from the vCPU's next entry into the guest. A hit stops it with
+   * 'debug-register' (exec: before the instruction, rip = the address) or
+   * 'watchpoint' (data: after the instruction that accessed the bytes).
+   */
+  set(vcpu: number, slots: readonly (DebugSlot | undefined)[]): void;
+}
 
 export interface StopEvent {
   vcpu: number;
@@ -17,6 +54,11 @@ export interface StopEvent {
   /** Where the vCPU stopped; for 'breakpoint' the address of the int3. */
   rip: bigint;
   message?: string;
+  /** 'debug-register', 'watchpoint': the debug slot hit (absent: not one of the debugger's). */
+  slot?: number;
+  /** 'watchpoint': the slot's address and kind. */
+  address?: bigint;
+  access?: Exclude<DebugSlotKind, 'exec'>;
 }
 
 export interface MemoryRegion {
@@ -64,6 +106,10 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
   gla2gpa(vcpu: number, gla: bigint, access?: number): bigint | undefined;
   /** Whether int3 stops the vCPU with reason 'breakpoint' (all vCPUs). */
   setBreakpointExits(on: boolean): void;
+  /** Present when the backend has execute debug slots (Z1). */
+  readonly hwBreakpoints?: DebugSlots;
+  /** Present when it has data debug slots (Z2-Z4); the same slots as `hwBreakpoints`. */
+  readonly watchpoints?: DebugSlots;
   /**
    * Only while the vCPU is parked: deliver exception `vector` (0-31) through
    * the guest's IDT when it next runs, at its current rip (for an int3 that

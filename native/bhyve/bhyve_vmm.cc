@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,7 @@ class BhyveVmm : public Vmm {
       vcpus_.push_back(v);
     }
     caps_ = std::vector<AppliedCaps>(config.vcpus);
+    debug_slots_ = std::vector<DebugSlots>(config.vcpus);
     if (vm_setup_memory(ctx_, config.memory_bytes, VM_MMAP_ALL) != 0) fail("vm_setup_memory");
     addRegion(0, vm_get_lowmem_size(ctx_));
     addRegion(kHighMemBase, vm_get_highmem_size(ctx_));
@@ -234,6 +236,30 @@ class BhyveVmm : public Vmm {
   // for capability changes, which a running vCPU would make us wait for.
   void setBreakpointExits(bool on) override { breakpoint_exits_ = on; }
 
+#if defined(VMM_FAKE_VMM)
+  // The fake vmm's debug slots (fakevmm.h). bhyve itself has no call for
+  // them, so on FreeBSD this backend offers none.
+  DebugCapabilities debugCapabilities() const override {
+    return DebugCapabilities{kDebugSlotCount, 0xf};  // exec, write, read, access
+  }
+
+  void setDebugSlots(int vcpu, const DebugSlots& slots) override {
+    struct fakevmm_debug_slot fake[FAKEVMM_DEBUG_SLOTS] = {};
+    static_assert(FAKEVMM_DEBUG_SLOTS == kDebugSlotCount, "one fake slot per seam slot");
+    for (int i = 0; i < kDebugSlotCount; i++) {
+      fake[i].enabled = slots[i].enabled;
+      fake[i].kind = static_cast<int>(slots[i].kind);  // the same order as fakevmm_debug_kind
+      fake[i].gla = slots[i].address;
+      fake[i].length = slots[i].length;
+    }
+    if (vm_set_debug_slots(vcpus_[vcpu], fake, kDebugSlotCount) != 0) {
+      fail("vm_set_debug_slots", vcpu);
+    }
+    std::lock_guard<std::mutex> lock(debug_mutex_);
+    debug_slots_[vcpu] = slots;
+  }
+#endif
+
   void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) override {
     // restart_instruction 0: the exception is taken at the RIP set now.
     if (vm_inject_exception(vcpus_[vcpu], vector, has_error_code ? 1 : 0, error_code, 0) != 0) {
@@ -309,6 +335,7 @@ class BhyveVmm : public Vmm {
         return exit;
       case VM_EXITCODE_DB:
         exit.kind = ExitKind::kDebugRegister;
+        debugSlotHit(vcpu, &exit);
         return exit;
       case VM_EXITCODE_HLT:
         exit.kind = ExitKind::kHalt;
@@ -372,6 +399,30 @@ class BhyveVmm : public Vmm {
     setCap(vcpu, VM_CAP_BPT_EXIT, breakpoint_exits_.load(), &caps.bpt);
   }
 
+  // Which of the debugger's slots a VM_EXITCODE_DB is about (none: the
+  // guest's own debug registers).
+  void debugSlotHit(int vcpu, Exit* exit) {
+#if defined(VMM_FAKE_VMM)
+    struct fakevmm_debug_status status;
+    if (vm_get_debug_status(vcpus_[vcpu], &status) != 0 || status.hits == 0) return;
+    int hit = 0;
+    while (!(status.hits & (1u << hit))) hit++;
+    DebugSlot slot;
+    {
+      std::lock_guard<std::mutex> lock(debug_mutex_);
+      slot = debug_slots_[vcpu][hit];
+    }
+    exit->debug_slot = hit;
+    if (slot.kind != DebugSlotKind::kExec) {
+      exit->kind = ExitKind::kWatchpoint;
+      exit->data_address = slot.address;
+      exit->data_access = slot.kind;
+    }
+#else
+    (void)vcpu, (void)exit;
+#endif
+  }
+
   static void collect(std::vector<int>* names) {
     names->assign(std::begin(kGprRegs), std::end(kGprRegs));
     for (const ScalarReg& s : kScalarRegs) names->push_back(s.reg);
@@ -425,6 +476,8 @@ class BhyveVmm : public Vmm {
   struct vmctx* ctx_ = nullptr;
   std::vector<struct vcpu*> vcpus_;
   std::vector<AppliedCaps> caps_;
+  std::mutex debug_mutex_;
+  std::vector<DebugSlots> debug_slots_;  // as last set, to describe a hit
   std::vector<MemoryRegion> regions_;
   std::atomic<bool> breakpoint_exits_{false};
 };

@@ -106,6 +106,9 @@ struct vcpu {
   fakevmm::Lapic lapic;
   uint64_t code_gen_seen = 0;
   std::condition_variable cv;
+  // Debug slots as vm_set_debug_slots left them, and the last DB exit's status.
+  fakevmm_debug_slot debug_slots[FAKEVMM_DEBUG_SLOTS] = {};
+  fakevmm_debug_status debug_status = {};
 
   // Used only by the thread running the engine.
   fakevmm::PendingExit pend;
@@ -115,6 +118,22 @@ struct vcpu {
   bool stepping = false;
   bool delivered_on_entry = false;
   uint64_t emu_entries = 0, interrupts_delivered = 0;
+  // Debug slots as the engine's hooks implement them now.
+  struct AppliedSlot {
+    fakevmm_debug_slot slot{};
+    bool mapped = false;  // data slot: gla had a physical address
+    uint64_t gpa = 0;
+    uc_hook hooks[2] = {};
+    int hook_count = 0;
+  };
+  AppliedSlot applied_slots[FAKEVMM_DEBUG_SLOTS];
+  uc_hook boundary_hook = 0;  // every instruction, while a data slot is watched
+  bool boundary_hook_installed = false;
+  // Data-slot hits a memory hook saw in the instruction at watch_rip, reported
+  // at the next instruction boundary; and the status of the exit pending.
+  uint32_t watch_hits = 0, watch_access = 0;
+  uint64_t watch_rip = 0;
+  fakevmm_debug_status pend_status = {};
 };
 
 struct vmctx {

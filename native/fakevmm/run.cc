@@ -225,6 +225,9 @@ void on_intr(uc_engine* uc, uint32_t intno, void* user) {
       }
     }
     if (exec_hit) {
+      if (!v->pend.valid) {
+        v->pend_status = fakevmm_debug_status{};  // the guest's own DR0-DR3, not a debug slot
+      }
       vm_exit e{};
       e.exitcode = VM_EXITCODE_DB;
       e.rip = read_reg(uc, UC_X86_REG_RIP);
@@ -339,6 +342,155 @@ void set_step_hook(vcpu* v, bool on) {
   v->step_hook_installed = on;
   // Translated blocks carry (or lack) the per-instruction hook call.
   uc_ctl_flush_tb(v->uc);
+}
+
+// ---- Debug slots (fakevmm.h): code hooks for execute slots, memory hooks
+// for data slots. A memory hook runs before the access, inside the
+// instruction, so it only records the hit; the report waits for the next
+// instruction boundary (a code hook on every instruction while a data slot
+// is watched), where the instruction has completed.
+
+vm_exit debug_exit(uint64_t rip) {
+  vm_exit e{};
+  e.exitcode = VM_EXITCODE_DB;
+  e.rip = rip;
+  e.inst_length = 0;
+  return e;
+}
+
+// The recorded data hits become the pending exit, at `rip` (past the access).
+void report_watch(vcpu* v, uint64_t rip) {
+  v->pend_status = fakevmm_debug_status{v->watch_hits, v->watch_access};
+  v->watch_hits = v->watch_access = 0;
+  set_pending_exit(v, debug_exit(rip), false);
+}
+
+void on_exec_slot(uc_engine* uc, uint64_t address, uint32_t, void* user) {
+  vcpu* v = static_cast<vcpu*>(user);
+  if (v->pend.valid) {
+    return;
+  }
+  if (v->watch_hits != 0) {
+    report_watch(v, address);  // the previous instruction hit a data slot first
+    uc_emu_stop(uc);
+    return;
+  }
+  if (v->stepping) {
+    return;  // a step ends at the next instruction anyway
+  }
+  uint32_t hits = 0;
+  for (int i = 0; i < FAKEVMM_DEBUG_SLOTS; i++) {
+    const fakevmm_debug_slot& s = v->applied_slots[i].slot;
+    if (s.enabled && s.kind == FAKEVMM_DEBUG_EXEC && s.gla == address) {
+      hits |= 1u << i;
+    }
+  }
+  if (hits == 0) {
+    return;
+  }
+  v->pend_status = fakevmm_debug_status{hits, 0};
+  set_pending_exit(v, debug_exit(address), false);
+  uc_emu_stop(uc);
+}
+
+void on_data_slot(uc_engine* uc, uc_mem_type type, uint64_t gpa, int size, int64_t, void* user) {
+  vcpu* v = static_cast<vcpu*>(user);
+  const bool write = type == UC_MEM_WRITE;
+  for (int i = 0; i < FAKEVMM_DEBUG_SLOTS; i++) {
+    const auto& a = v->applied_slots[i];
+    if (!a.slot.enabled || !a.mapped || gpa >= a.gpa + static_cast<uint64_t>(a.slot.length) ||
+        gpa + static_cast<uint64_t>(size) <= a.gpa) {
+      continue;
+    }
+    const int kind = a.slot.kind;
+    if (kind == FAKEVMM_DEBUG_ACCESS ||
+        kind == (write ? FAKEVMM_DEBUG_WRITE : FAKEVMM_DEBUG_READ)) {
+      v->watch_hits |= 1u << i;
+      v->watch_access |= write ? FAKEVMM_ACCESS_WRITE : FAKEVMM_ACCESS_READ;
+      v->watch_rip = read_reg(uc, UC_X86_REG_RIP);  // Unicorn synced it for the hook
+    }
+  }
+}
+
+void on_boundary(uc_engine* uc, uint64_t address, uint32_t, void* user) {
+  vcpu* v = static_cast<vcpu*>(user);
+  if (v->watch_hits == 0 || v->pend.valid) {
+    return;
+  }
+  report_watch(v, address);
+  uc_emu_stop(uc);
+}
+
+bool same_slot(const fakevmm_debug_slot& a, const fakevmm_debug_slot& b) {
+  return a.enabled == b.enabled &&
+         (!a.enabled || (a.kind == b.kind && a.gla == b.gla && a.length == b.length));
+}
+
+// Brings the engine's hooks in line with v->debug_slots (ctx->mu held, on
+// the vCPU's thread, before uc_emu_start). Data slots are translated again
+// each time: the guest may have changed its page tables.
+void apply_debug_slots(vcpu* v) {
+  bool changed = false;
+  bool any_data = false;
+  vm_guest_paging pg = current_paging(v);
+  pg.cpl = 0;  // where the bytes are, not whether the guest may touch them
+  for (int i = 0; i < FAKEVMM_DEBUG_SLOTS; i++) {
+    const fakevmm_debug_slot& want = v->debug_slots[i];
+    auto& a = v->applied_slots[i];
+    bool mapped = false;
+    uint64_t gpa = 0;
+    if (want.enabled && want.kind != FAKEVMM_DEBUG_EXEC) {
+      int fault = 0;
+      mapped = fakevmm::walk(v, &pg, want.gla, PROT_READ, &gpa, &fault) == 0 && !fault;
+      any_data = any_data || mapped;
+    }
+    if (same_slot(want, a.slot) && mapped == a.mapped && gpa == a.gpa) {
+      continue;
+    }
+    for (int h = 0; h < a.hook_count; h++) {
+      uc_hook_del(v->uc, a.hooks[h]);
+    }
+    a = vcpu::AppliedSlot();
+    a.slot = want;
+    a.mapped = mapped;
+    a.gpa = gpa;
+    changed = true;
+    if (!want.enabled) {
+      continue;
+    }
+    if (want.kind == FAKEVMM_DEBUG_EXEC) {
+      uc_hook_add(v->uc, &a.hooks[a.hook_count++], UC_HOOK_CODE,
+                  reinterpret_cast<void*>(on_exec_slot), v, want.gla, want.gla);
+      continue;
+    }
+    if (!mapped) {
+      continue;
+    }
+    // Bounds on the access's first byte: a wider access that starts below
+    // the slot can still overlap it (the callback checks the overlap).
+    const uint64_t begin = gpa >= 15 ? gpa - 15 : 0, end = gpa + want.length - 1;
+    if (want.kind != FAKEVMM_DEBUG_READ) {
+      uc_hook_add(v->uc, &a.hooks[a.hook_count++], UC_HOOK_MEM_WRITE,
+                  reinterpret_cast<void*>(on_data_slot), v, begin, end);
+    }
+    if (want.kind != FAKEVMM_DEBUG_WRITE) {
+      uc_hook_add(v->uc, &a.hooks[a.hook_count++], UC_HOOK_MEM_READ,
+                  reinterpret_cast<void*>(on_data_slot), v, begin, end);
+    }
+  }
+  if (any_data != v->boundary_hook_installed) {
+    if (any_data) {
+      uc_hook_add(v->uc, &v->boundary_hook, UC_HOOK_CODE, reinterpret_cast<void*>(on_boundary), v,
+                  1, 0);
+    } else {
+      uc_hook_del(v->uc, v->boundary_hook);
+    }
+    v->boundary_hook_installed = any_data;
+    changed = true;
+  }
+  if (changed) {
+    uc_ctl_flush_tb(v->uc);  // hooks are compiled into translated code
+  }
 }
 
 }  // namespace
@@ -459,10 +611,12 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
       uc_ctl_flush_tb(uc);
     }
     set_step_hook(v, v->stepping);
+    apply_debug_slots(v);
     v->pend = fakevmm::PendingExit();
     v->pend_extra.clear();
     v->step_count = 0;
     v->step_done = false;
+    v->watch_hits = v->watch_access = 0;
 
     // Event injection at entry, as VM entry does.
     bool delivered = false;
@@ -516,8 +670,21 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
       suspend_vm_locked(ctx, VM_SUSPEND_TRIPLEFAULT);
       continue;
     }
+    if (!v->pend.valid && v->watch_hits != 0) {
+      // Stopped between the access and the next instruction's hooks (end of
+      // a translated block): report it if the instruction completed; one
+      // stopped inside it runs again and hits again.
+      uint64_t rip_now = read_reg(uc, UC_X86_REG_RIP);
+      if (rip_now != v->watch_rip) {
+        report_watch(v, rip_now);
+      }
+      v->watch_hits = v->watch_access = 0;
+    }
     if (v->pend.valid) {
       ex = v->pend.exit;
+      if (ex.exitcode == VM_EXITCODE_DB) {
+        v->debug_status = v->pend_status;
+      }
       if (v->pend.set_rip) {
         write_reg(uc, UC_X86_REG_RIP, ex.rip);
       }
@@ -683,6 +850,46 @@ int vm_apicid2vcpu(struct vmctx* ctx, int apicid) {
     return fail(EINVAL, -1);
   }
   return apicid;  // APIC id == vCPU id
+}
+
+int vm_set_debug_slots(struct vcpu* vcpu, const struct fakevmm_debug_slot* slots, int count) {
+  if (vcpu == nullptr || count < 0 || count > FAKEVMM_DEBUG_SLOTS ||
+      (count > 0 && slots == nullptr)) {
+    return fail(EINVAL, -1);
+  }
+  fakevmm_debug_slot next[FAKEVMM_DEBUG_SLOTS] = {};
+  for (int i = 0; i < count; i++) {
+    const fakevmm_debug_slot& s = slots[i];
+    if (!s.enabled) {
+      continue;
+    }
+    if (s.kind < FAKEVMM_DEBUG_EXEC || s.kind > FAKEVMM_DEBUG_ACCESS) {
+      return fail(EINVAL, -1);
+    }
+    if (s.kind != FAKEVMM_DEBUG_EXEC &&
+        ((s.length != 1 && s.length != 2 && s.length != 4 && s.length != 8) ||
+         s.gla % static_cast<uint64_t>(s.length) != 0)) {
+      return fail(EINVAL, -1);
+    }
+    next[i] = s;
+    next[i].enabled = 1;
+    if (s.kind == FAKEVMM_DEBUG_EXEC) {
+      next[i].length = 1;
+    }
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  std::memcpy(vcpu->debug_slots, next, sizeof next);
+  fakevmm::kick_locked(vcpu);  // a running vCPU re-enters with the new hooks
+  return 0;
+}
+
+int vm_get_debug_status(struct vcpu* vcpu, struct fakevmm_debug_status* status) {
+  if (vcpu == nullptr || status == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  *status = vcpu->debug_status;
+  return 0;
 }
 
 int vm_get_fake_stats(struct vcpu* vcpu, struct fakevmm_stats* stats) {

@@ -214,6 +214,11 @@ struct VcpuSlot {
   uint64_t dr[4] = {};
   uint64_t dr6 = 0xffff0ff0, dr7 = 0x400;
   bool debug_dirty = true;
+  // The debug slots behind dr/dr7 (setDebugSlots), to describe a hit;
+  // debug_mutex guards dr, dr7, debug_dirty and slots against setDebugSlots
+  // from another thread (an AP waiting for SIPI is inside run()).
+  std::mutex debug_mutex;
+  DebugSlots slots;
   uint32_t applied_control = 0;
 
   // Run-loop state, touched only by the vCPU's own thread.
@@ -376,6 +381,47 @@ class KvmVmm : public Vmm {
   }
 
   void setBreakpointExits(bool on) override { breakpoint_exits_ = on; }
+
+  // DR0-DR3 through KVM_GUESTDBG_USE_HW_BP. DR7 has no read-only kind; PVM
+  // never fires data breakpoints (docs/kvm.md), so there only execute slots.
+  DebugCapabilities debugCapabilities() const override {
+    unsigned kinds = 1u << static_cast<int>(DebugSlotKind::kExec);
+    if (!pvm_) {
+      kinds |= 1u << static_cast<int>(DebugSlotKind::kWrite);
+      kinds |= 1u << static_cast<int>(DebugSlotKind::kAccess);
+    }
+    return DebugCapabilities{kDebugSlotCount, kinds};
+  }
+
+  void setDebugSlots(int vcpu, const DebugSlots& slots) override {
+    uint64_t dr[4] = {}, dr7 = 0x400;
+    for (int i = 0; i < kDebugSlotCount; i++) {
+      const DebugSlot& slot = slots[i];
+      if (!slot.enabled) continue;
+      if (!debugCapabilities().has(slot.kind)) {
+        throw VmmError{"EINVAL", std::string("this host's KVM has no ") +
+                                     (slot.kind == DebugSlotKind::kRead ? "read-only" : "data") +
+                                     " hardware watchpoints"};
+      }
+      // R/W: 00 execute, 01 write, 11 read or write. LEN: 00 1, 01 2, 11 4, 10 8 bytes.
+      const uint64_t rw = slot.kind == DebugSlotKind::kExec    ? 0
+                          : slot.kind == DebugSlotKind::kWrite ? 1
+                                                               : 3;
+      const uint64_t len = slot.kind == DebugSlotKind::kExec ? 0
+                           : slot.length == 2                ? 1
+                           : slot.length == 4                ? 3
+                           : slot.length == 8                ? 2
+                                                             : 0;
+      dr[i] = slot.address;
+      dr7 |= (2ull << (2 * i)) | (rw << (16 + 4 * i)) | (len << (18 + 4 * i));  // G bit
+    }
+    VcpuSlot& s = slot(vcpu);
+    std::lock_guard<std::mutex> lock(s.debug_mutex);
+    for (int i = 0; i < 4; i++) s.dr[i] = dr[i];
+    s.dr7 = dr7;
+    s.slots = slots;
+    s.debug_dirty = true;
+  }
 
   // KVM_SET_VCPU_EVENTS: the exception is delivered through the guest IDT
   // at the next entry, at the current RIP.
@@ -573,6 +619,7 @@ class KvmVmm : public Vmm {
   // it sees at this call, so a step always sets it again.
   void applyGuestDebug(int vcpu, const RunOptions& options) {
     VcpuSlot& s = slot(vcpu);
+    std::lock_guard<std::mutex> lock(s.debug_mutex);
     uint32_t control = 0;
     if (options.mode == ResumeMode::kStep) {
       control |= KVM_GUESTDBG_SINGLESTEP;
@@ -739,6 +786,7 @@ class KvmVmm : public Vmm {
       kregs.rcx = (kregs.rcx & ~mask) | ((counter + rep.count - 1) & mask);
     }
     if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    std::lock_guard<std::mutex> lock(s.debug_mutex);
     s.debug_dirty = true;
   }
 
@@ -822,8 +870,22 @@ class KvmVmm : public Vmm {
     }
     if (debug.exception == 1) {
       if (debug.dr6 & kDr6Hits) {
-        s.dr6 = debug.dr6;
-        *out = stopExit(vcpu, ExitKind::kDebugRegister);
+        int hit = 0;
+        while (!(debug.dr6 & (1ull << hit))) hit++;
+        DebugSlot slot;
+        {
+          std::lock_guard<std::mutex> lock(s.debug_mutex);
+          s.dr6 = debug.dr6;
+          slot = s.slots[hit];
+        }
+        // A data breakpoint is a trap: RIP is already past the instruction.
+        const bool data = slot.enabled && slot.kind != DebugSlotKind::kExec;
+        *out = stopExit(vcpu, data ? ExitKind::kWatchpoint : ExitKind::kDebugRegister);
+        out->debug_slot = slot.enabled ? hit : -1;
+        if (data) {
+          out->data_address = slot.address;
+          out->data_access = slot.kind;
+        }
         return true;
       }
       if (options.mode == ResumeMode::kStep) {

@@ -15,6 +15,10 @@ struct StopEvent {
   ExitKind kind = ExitKind::kPaused;
   uint64_t rip = 0;
   std::string message;
+  // kDebugRegister / kWatchpoint (see Exit).
+  int debug_slot = -1;
+  uint64_t data_address = 0;
+  DebugSlotKind data_access = DebugSlotKind::kWrite;
 };
 
 class EventSink {

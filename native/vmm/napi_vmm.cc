@@ -29,6 +29,8 @@ const char* exitKindName(ExitKind kind) {
       return "step";
     case ExitKind::kDebugRegister:
       return "debug-register";
+    case ExitKind::kWatchpoint:
+      return "watchpoint";
     case ExitKind::kHalt:
       return "halt";
     case ExitKind::kShutdown:
@@ -39,6 +41,8 @@ const char* exitKindName(ExitKind kind) {
       return "unexpected";
   }
 }
+
+const char* const kDebugSlotKindNames[] = {"exec", "write", "read", "access"};
 
 // Console bytes wait here until the JS thread drains them, so that a guest
 // printing a line costs one thread-safe call, not one per byte.
@@ -65,6 +69,11 @@ void callJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, JsEvent* ev
       out.Set("reason", exitKindName(event->stop.kind));
       out.Set("rip", Napi::BigInt::New(env, event->stop.rip));
       if (!event->stop.message.empty()) out.Set("message", event->stop.message);
+      if (event->stop.debug_slot >= 0) out.Set("slot", event->stop.debug_slot);
+      if (event->stop.kind == ExitKind::kWatchpoint) {
+        out.Set("address", Napi::BigInt::New(env, event->stop.data_address));
+        out.Set("access", kDebugSlotKindNames[static_cast<int>(event->stop.data_access)]);
+      }
       break;
     case JsEvent::Type::kStarted:
       out.Set("type", "started");
@@ -146,6 +155,8 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
                            InstanceMethod<&VmmObject::gla2gpa>("gla2gpa"),
                            InstanceMethod<&VmmObject::setBreakpointExits>("setBreakpointExits"),
                            InstanceMethod<&VmmObject::injectException>("injectException"),
+                           InstanceMethod<&VmmObject::debugCapabilities>("debugCapabilities"),
+                           InstanceMethod<&VmmObject::setDebugSlots>("setDebugSlots"),
                            InstanceMethod<&VmmObject::start>("start"),
                            InstanceMethod<&VmmObject::resume>("resume"),
                            InstanceMethod<&VmmObject::pause>("pause"),
@@ -345,6 +356,62 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
       throw toJsError(info.Env(), error);
     }
     return info.Env().Undefined();
+  }
+
+  Napi::Value debugCapabilities(const Napi::CallbackInfo& info) {
+    DebugCapabilities caps = machine(info.Env()).vmm().debugCapabilities();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("slots", caps.slots);
+    Napi::Array kinds = Napi::Array::New(info.Env());
+    uint32_t n = 0;
+    for (int k = 0; k < 4; k++) {
+      if (caps.has(static_cast<DebugSlotKind>(k))) kinds.Set(n++, kDebugSlotKindNames[k]);
+    }
+    out.Set("kinds", kinds);
+    return out;
+  }
+
+  // setDebugSlots(vcpu, [{address, kind, length} | null, ...]): at most four.
+  Napi::Value setDebugSlots(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int vcpu = vcpuArg(info, 0);
+    if (!info[1].IsArray()) throw Napi::TypeError::New(env, "\"slots\" is not an array");
+    Napi::Array list = info[1].As<Napi::Array>();
+    if (list.Length() > kDebugSlotCount) {
+      throw Napi::RangeError::New(env, "\"slots\" has more than 4 entries");
+    }
+    DebugSlots slots;
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Napi::Value entry = list.Get(i);
+      if (entry.IsNull() || entry.IsUndefined()) continue;
+      if (!entry.IsObject()) throw Napi::TypeError::New(env, "a debug slot is not an object");
+      Napi::Object o = entry.As<Napi::Object>();
+      DebugSlot& slot = slots[i];
+      slot.enabled = true;
+      Napi::Value address = o.Get("address");
+      if (!address.IsBigInt()) throw Napi::TypeError::New(env, "\"address\" is not a bigint");
+      bool lossless;
+      slot.address = address.As<Napi::BigInt>().Uint64Value(&lossless);
+      std::string kind = o.Get("kind").ToString();
+      int k = 0;
+      while (k < 4 && kind != kDebugSlotKindNames[k]) k++;
+      if (k == 4) throw Napi::TypeError::New(env, "\"kind\" is not exec, write, read or access");
+      slot.kind = static_cast<DebugSlotKind>(k);
+      int length = o.Get("length").ToNumber().Int32Value();
+      if (length != 1 && length != 2 && length != 4 && length != 8) {
+        throw Napi::RangeError::New(env, "\"length\" is not 1, 2, 4 or 8");
+      }
+      if (slot.address % static_cast<uint64_t>(length) != 0) {
+        throw Napi::RangeError::New(env, "\"address\" is not aligned to \"length\"");
+      }
+      slot.length = static_cast<uint8_t>(length);
+    }
+    try {
+      machine_->vmm().setDebugSlots(vcpu, slots);
+    } catch (const VmmError& error) {
+      throw toJsError(env, error);
+    }
+    return env.Undefined();
   }
 
   Napi::Value start(const Napi::CallbackInfo& info) {

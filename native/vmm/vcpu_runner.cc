@@ -132,7 +132,13 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
         }
         continue;
       default:
-        return StopEvent{vcpu, exit.kind, exit.rip, exit.message};
+        return StopEvent{vcpu,
+                         exit.kind,
+                         exit.rip,
+                         exit.message,
+                         exit.debug_slot,
+                         exit.data_address,
+                         exit.data_access};
     }
   }
 }

@@ -2,6 +2,7 @@
 // implements Vmm; nothing above this file knows which backend it is.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -19,13 +20,35 @@ enum class ExitKind {
   kPaused,         // requestStop() took effect
   kBreakpoint,     // int3 executed while breakpoint exits are on; rip = the int3
   kStep,           // one instruction executed in step mode
-  kDebugRegister,  // a DR0-DR3 breakpoint hit
+  kDebugRegister,  // an execute breakpoint (a debug slot, or the guest's DR0-DR3) hit; rip = it
+  kWatchpoint,     // a data access hit a debug slot; the instruction completed, rip is past it
   kHalt,           // hlt that the backend reports to user space
   kShutdown,       // triple fault, guest-requested power-off, all vCPUs halted
   kPortIn,         // IN from a port the backend does not model
   kPortOut,        // OUT to a port the backend does not model
   kStartAp,        // INIT/SIPI sent to a vCPU user space must start
   kError,          // anything the backend cannot continue from
+};
+
+// Debug slots: the debugger's hardware breakpoints and watchpoints, four per
+// vCPU as x86's DR0-DR3 (optional: see Vmm::debugCapabilities).
+enum class DebugSlotKind : uint8_t { kExec, kWrite, kRead, kAccess };
+constexpr int kDebugSlotCount = 4;
+
+struct DebugSlot {
+  bool enabled = false;
+  uint64_t address = 0;  // guest-linear, as DR0-DR3 hold it
+  DebugSlotKind kind = DebugSlotKind::kExec;
+  uint8_t length = 1;  // data slots: 1, 2, 4 or 8, aligned
+};
+using DebugSlots = std::array<DebugSlot, kDebugSlotCount>;
+
+// What a backend's debug slots can do: `slots` per vCPU (0: none) and one
+// bit per DebugSlotKind it can set (1 << kind).
+struct DebugCapabilities {
+  int slots = 0;
+  unsigned kinds = 0;
+  bool has(DebugSlotKind kind) const { return (kinds & (1u << static_cast<int>(kind))) != 0; }
 };
 
 struct Exit {
@@ -41,6 +64,11 @@ struct Exit {
   uint64_t start_rip = 0;
   // kShutdown / kError
   std::string message;
+  // kDebugRegister / kWatchpoint: the debug slot hit (-1: not one of the
+  // debugger's), and for kWatchpoint the slot's address and kind.
+  int debug_slot = -1;
+  uint64_t data_address = 0;
+  DebugSlotKind data_access = DebugSlotKind::kWrite;
 };
 
 enum class ResumeMode { kContinue, kStep };
@@ -94,6 +122,16 @@ class Vmm {
 
   // Breakpoint exits for int3 (all vCPUs).
   virtual void setBreakpointExits(bool on) = 0;
+
+  // Optional: the debug slots this backend has (none by default).
+  virtual DebugCapabilities debugCapabilities() const { return {}; }
+  // Replaces one vCPU's debug slots; from any thread, in effect from the
+  // vCPU's next entry into the guest. A hit stops the vCPU with
+  // kDebugRegister (execute: before the instruction) or kWatchpoint (data:
+  // after the instruction that accessed it).
+  virtual void setDebugSlots(int vcpu, const DebugSlots& slots) {
+    throw VmmError{"ENOTSUP", "this backend has no debug slots"};
+  }
 
   // Only while the vCPU is not inside run(): deliver exception `vector`
   // through the guest IDT at the next entry, at the current RIP (for a trap

@@ -1,15 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RegisterFile } from '../../lib/vmm/registers';
 import { VmmError } from '../../lib/vmm/vmm';
+import { kvmAvailability } from '../support/backends';
 import { bootKernel, type BootedGuest } from '../support/emu_guest';
 import { symbol } from '../support/kernels';
-import {
-  bootImage,
-  disassemble,
-  kvmAvailability,
-  tripleFaultImage,
-  type ImageGuest,
-} from '../support/kvm';
+import { bootImage, tripleFaultImage, type ImageGuest } from '../support/guest_images';
+import { disassemble } from '../support/kernels';
 
 // The Vmm seam on the kvm backend, as test/integration/emu_vmm.test.ts checks
 // it on emu. Runs where /dev/kvm opens and the core addon carries kvm;

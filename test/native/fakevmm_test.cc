@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -528,6 +529,87 @@ void test_code_modified() {
         "FPU state round trip (xmm15, st0, mxcsr, tag word " + hex(f2.ftw) + ")");
 }
 
+// Debug slots (fakevmm.h): data slots stop after the accessing instruction,
+// execute slots before the instruction; reads, writes and access apart.
+void test_debug_slots() {
+  Guest g("t-slots");
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  g.put(kCode, {0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,  // mov rax, imm64
+                0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x03, 0x00,  // +10 mov [0x30000], rax
+                0x48, 0x8b, 0x1c, 0x25, 0x08, 0x00, 0x03, 0x00,  // +18 mov rbx, [0x30008]
+                0xff, 0x04, 0x25, 0x10, 0x00, 0x03, 0x00,        // +26 inc dword [0x30010]
+                0xc6, 0x04, 0x25, 0x12, 0x00, 0x03, 0x00, 0x01,  // +33 mov byte [0x30012], 1
+                0x90,                                            // +41 nop
+                0xf4});                                          // +42 hlt
+  fakevmm_debug_slot slots[4] = {
+      {1, FAKEVMM_DEBUG_WRITE, kData, 8},
+      {1, FAKEVMM_DEBUG_READ, kData + 8, 8},
+      {1, FAKEVMM_DEBUG_ACCESS, kData + 0x10, 4},
+      {1, FAKEVMM_DEBUG_EXEC, kCode + 41, 1},
+  };
+  check(vm_set_debug_slots(g.cpu[0], slots, 4) == 0, "vm_set_debug_slots takes four slots");
+  fakevmm_debug_status st{};
+  auto expect = [&](uint64_t rip, uint32_t hits, uint32_t access, const std::string& what) {
+    vm_exit e = g.run();
+    st = {};
+    vm_get_debug_status(g.cpu[0], &st);
+    check(e.exitcode == VM_EXITCODE_DB && e.inst_length == 0 && e.rip == rip &&
+              g.reg(VM_REG_GUEST_RIP) == rip && st.hits == hits && st.access == access,
+          what + " (exit " + std::to_string(e.exitcode) + ", rip " + hex(e.rip) + ", hits " +
+              hex(st.hits) + ", access " + hex(st.access) + ")");
+  };
+  expect(kCode + 18, 1, FAKEVMM_ACCESS_WRITE, "write slot: stops after the store");
+  check(g.get64(kData) == 0x1122334455667788ull, "the store completed before the stop");
+  expect(kCode + 26, 2, FAKEVMM_ACCESS_READ, "read slot: stops after the load");
+  check(g.reg(VM_REG_GUEST_RBX) == 0, "the load completed (rbx loaded)");
+  expect(kCode + 33, 4, FAKEVMM_ACCESS_READ | FAKEVMM_ACCESS_WRITE,
+         "access slot: inc reads and writes, one stop after it");
+  expect(kCode + 41, 4, FAKEVMM_ACCESS_WRITE, "access slot: a 1-byte store inside the 4 bytes");
+  expect(kCode + 41, 8, 0, "execute slot: stops before the instruction");
+  fakevmm_debug_slot without_exec[4] = {slots[0], slots[1], slots[2], {}};
+  vm_set_debug_slots(g.cpu[0], without_exec, 4);
+  vm_exit e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && e.rip == kCode + 42,
+        "with the execute slot off, the vCPU runs on to its hlt");
+
+  // Lengths, overlap from below, adjacency, and a linear address through a 4K page.
+  Guest h("t-slots2");
+  vm_set_capability(h.cpu[0], VM_CAP_HALT_EXIT, 1);
+  h.put(kCode,
+        {0x66, 0xc7, 0x04, 0x25, 0x20, 0x00, 0x03, 0x00, 0x34, 0x12,        // mov word [0x30020]
+         0xc7, 0x04, 0x25, 0x24, 0x00, 0x03, 0x00, 0x05, 0x00, 0x00, 0x00,  // +10 dword 0x30024
+         0x48, 0x89, 0x04, 0x25, 0x00, 0x00, 0x03, 0x00,  // +21 mov [0x30000], rax
+         0x66, 0x8b, 0x04, 0x25, 0xb0, 0x0a, 0x20, 0x00,  // +29 mov ax, [0x200ab0]
+         0xf4});                                          // +37 hlt
+  h.put(0x5ab0, {0xcd, 0xab});
+  fakevmm_debug_slot lens[4] = {
+      {1, FAKEVMM_DEBUG_WRITE, kData + 0x21, 1},  // inside the word store
+      {1, FAKEVMM_DEBUG_WRITE, kData + 0x28, 2},  // just past the dword store: no hit
+      {1, FAKEVMM_DEBUG_READ, 0x200ab0, 2},       // linear 0x200ab0 -> physical 0x5ab0
+      {1, FAKEVMM_DEBUG_READ, kData, 8},          // only written here: no hit
+  };
+  check(vm_set_debug_slots(h.cpu[0], lens, 4) == 0, "slots of lengths 1, 2 and 8");
+  e = h.run();
+  vm_get_debug_status(h.cpu[0], &st);
+  check(e.exitcode == VM_EXITCODE_DB && e.rip == kCode + 10 && st.hits == 1,
+        "a 2-byte store overlapping a 1-byte slot from below hits it (rip " + hex(e.rip) + ")");
+  e = h.run();
+  vm_get_debug_status(h.cpu[0], &st);
+  check(e.exitcode == VM_EXITCODE_DB && e.rip == kCode + 37 && st.hits == 4 &&
+            st.access == FAKEVMM_ACCESS_READ && h.reg(VM_REG_GUEST_RAX) == 0xabcd,
+        "a read slot on a linear address hits through the page tables; the adjacent store and "
+        "the store to a read slot do not (rip " +
+            hex(e.rip) + ", hits " + hex(st.hits) + ")");
+  e = h.run();
+  check(e.exitcode == VM_EXITCODE_HLT, "then the vCPU reaches its hlt");
+
+  fakevmm_debug_slot bad = {1, FAKEVMM_DEBUG_WRITE, kData + 4, 8};
+  check(vm_set_debug_slots(h.cpu[0], &bad, 1) == -1 && errno == EINVAL,
+        "an unaligned data slot is EINVAL");
+  bad = {1, FAKEVMM_DEBUG_ACCESS, kData, 3};
+  check(vm_set_debug_slots(h.cpu[0], &bad, 1) == -1 && errno == EINVAL, "length 3 is EINVAL");
+  check(vm_set_debug_slots(h.cpu[0], lens, 5) == -1 && errno == EINVAL, "a fifth slot is EINVAL");
+}
 }  // namespace
 
 int main() {
@@ -539,6 +621,7 @@ int main() {
   test_pit_timer();
   test_smp_startup();
   test_code_modified();
+  test_debug_slots();
   double s = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("fakevmm: %d passed, %d failed (%.2f s)\n", g_passed, g_failed, s);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -26,7 +26,8 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): 
   const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const out = { stdout: '', stderr: '' };
   const listeners: (() => void)[] = [];
-  const notify = () => listeners.forEach((l) => l());
+  // Each pending check runs once per event, and registers itself again while unmatched.
+  const notify = () => listeners.splice(0).forEach((l) => l());
   child.stdout!.on('data', (d: Buffer) => ((out.stdout += d.toString()), notify()));
   child.stderr!.on('data', (d: Buffer) => ((out.stderr += d.toString()), notify()));
   const exited = new Promise<number>((resolve) => {

@@ -37,3 +37,23 @@ export function symbol(name: KernelName, sym: string): bigint {
   if (value === undefined) throw new Error(`${name}.elf has no symbol ${sym}`);
   return value;
 }
+
+export interface Instruction {
+  address: bigint;
+  text: string;
+}
+
+/** One function's instructions, from binutils' objdump. */
+export function disassemble(kernel: KernelName, fn: string): Instruction[] {
+  const out = execFileSync(
+    'objdump',
+    ['-d', '--no-show-raw-insn', `--disassemble=${fn}`, kernelPath(kernel)],
+    { encoding: 'utf8' },
+  );
+  const instructions: Instruction[] = [];
+  for (const line of out.split('\n')) {
+    const match = /^\s+([0-9a-f]+):\s+(\S.*)$/.exec(line);
+    if (match) instructions.push({ address: BigInt('0x' + match[1]!), text: match[2]!.trim() });
+  }
+  return instructions;
+}

@@ -46,6 +46,50 @@ int vm_set_fpu_state(struct vcpu* vcpu, const struct fakevmm_fpu* fpu);
  * thread, at any time. */
 void vm_code_modified(struct vmctx* ctx, uint64_t gpa, size_t len);
 
+/* Debug slots for a debugger: bhyve has no call for hardware breakpoints or
+ * watchpoints, so the fake offers its own. Four per vCPU, like DR0-DR3 (and
+ * separate from the guest's own debug registers). An execute slot stops the
+ * vCPU before the instruction at `gla` (a linear address, as DR0-DR3 hold);
+ * a data slot stops it after the instruction that read (READ), wrote (WRITE)
+ * or did either (ACCESS) any of the `length` bytes (1, 2, 4 or 8, aligned)
+ * at `gla`: rip is past that instruction (for a REP string instruction, past
+ * that iteration), as x86 reports data breakpoints. Unlike x86, READ alone
+ * is exact. Both are reported as VM_EXITCODE_DB with inst_length 0;
+ * vm_get_debug_status says which slots hit.
+ *
+ * Data slots are watched where `gla` maps in guest-physical memory at the
+ * vCPU's entry into the emulator (every time slice), because Unicorn's memory
+ * hooks see physical addresses: an access through another mapping of the
+ * same bytes also hits; a `gla` that is not mapped watches nothing until it
+ * is. Callable from any thread; in effect from the vCPU's next entry. */
+#define FAKEVMM_DEBUG_SLOTS 4
+enum fakevmm_debug_kind {
+  FAKEVMM_DEBUG_EXEC = 0,
+  FAKEVMM_DEBUG_WRITE = 1,
+  FAKEVMM_DEBUG_READ = 2,
+  FAKEVMM_DEBUG_ACCESS = 3,
+};
+struct fakevmm_debug_slot {
+  int enabled;
+  int kind; /* enum fakevmm_debug_kind */
+  uint64_t gla;
+  int length; /* data slots: 1, 2, 4, 8; ignored for EXEC */
+};
+/* -1/EINVAL for a bad kind or length or an unaligned data slot. */
+int vm_set_debug_slots(struct vcpu* vcpu, const struct fakevmm_debug_slot* slots, int count);
+
+/* After vm_run returned VM_EXITCODE_DB (on the vCPU's thread): `hits` has
+ * bit i set for each slot i that hit, as DR6's B0-B3 (0: the guest's own
+ * DR0-DR3 hit instead); `access` has FAKEVMM_ACCESS_READ and/or
+ * FAKEVMM_ACCESS_WRITE for the accesses a data slot saw. */
+#define FAKEVMM_ACCESS_READ 1
+#define FAKEVMM_ACCESS_WRITE 2
+struct fakevmm_debug_status {
+  uint32_t hits;
+  uint32_t access;
+};
+int vm_get_debug_status(struct vcpu* vcpu, struct fakevmm_debug_status* status);
+
 /* Observation for tests: the number of times the vCPU entered the emulator
  * (uc_emu_start calls) and the number of guest interrupts (external and
  * injected) delivered through the IDT/IVT. */

@@ -1,65 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { planBoot } from '../../lib/guest';
 import { loadGuest } from '../../lib/guest/load';
 import { NativeBackedVmm } from '../../lib/vmm/native_vmm';
-import { probeHost } from '../../lib/vmm/select';
 import type { StopEvent } from '../../lib/vmm/vmm';
-import { kernelPath, type KernelName } from './kernels';
-
-/** Whether the kvm backend can run here, and the one line that says so. */
-export interface KvmAvailability {
-  usable: boolean;
-  pvm: boolean;
-  /** `kvm: hardware KVM`, `kvm: PVM (kvm_pvm)` or `SKIP kvm: <reason>`. */
-  line: string;
-}
-
-export function kvmAvailability(): KvmAvailability {
-  const host = probeHost();
-  if (host.platform !== 'linux') {
-    return { usable: false, pvm: false, line: `SKIP kvm: ${host.platform} is not Linux` };
-  }
-  if (!host.kvmOpens) {
-    return {
-      usable: false,
-      pvm: false,
-      line: `SKIP kvm: /dev/kvm does not open (${host.kvmError ?? 'unknown error'})`,
-    };
-  }
-  if (!host.available.includes('kvm')) {
-    return {
-      usable: false,
-      pvm: host.pvm,
-      line: 'SKIP kvm: the kvm backend is not in the core addon (rebuild with `npm run build:native`)',
-    };
-  }
-  if (host.pvm) return { usable: true, pvm: true, line: 'kvm: PVM (kvm_pvm)' };
-  return {
-    usable: true,
-    pvm: false,
-    line: host.hardwareVirtualization ? 'kvm: hardware KVM' : 'kvm: KVM without svm/vmx flags',
-  };
-}
-
-export interface Instruction {
-  address: bigint;
-  text: string;
-}
-
-/** One function's instructions, from binutils' objdump. */
-export function disassemble(kernel: KernelName, fn: string): Instruction[] {
-  const out = execFileSync(
-    'objdump',
-    ['-d', '--no-show-raw-insn', `--disassemble=${fn}`, kernelPath(kernel)],
-    { encoding: 'utf8' },
-  );
-  const instructions: Instruction[] = [];
-  for (const line of out.split('\n')) {
-    const match = /^\s+([0-9a-f]+):\s+(\S.*)$/.exec(line);
-    if (match) instructions.push({ address: BigInt('0x' + match[1]!), text: match[2]!.trim() });
-  }
-  return instructions;
-}
 
 /**
  * A Multiboot kernel of a few bytes that loads an empty IDT and executes
