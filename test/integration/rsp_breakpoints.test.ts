@@ -1,27 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Debugger } from '../../lib/debugger/debugger';
-import { GdbStub } from '../../lib/gdb_stub';
 import { parseElf } from '../../lib/guest/elf';
-import { bootKernel, type BootedGuest } from '../support/emu_guest';
 import { kernelImage, symbol } from '../support/kernels';
-import { RspClient } from '../support/rsp_client';
+import { useUpKernelStub } from '../support/stub_fixture';
 
 // Software breakpoints over the emu backend, driven by a raw RSP client.
 
-let guest: BootedGuest;
-let stub: GdbStub;
-let port: number;
-const clients: RspClient[] = [];
-
-async function connect(): Promise<RspClient> {
-  const client = await RspClient.connect({ host: '127.0.0.1', port });
-  clients.push(client);
-  return client;
-}
-
-function counter(): bigint {
-  return guest.vmm.readPhysical(Number(symbol('up', 'counter')), 8).readBigUInt64LE();
-}
+const fixture = useUpKernelStub();
+const connect = () => fixture.connect();
+const counter = () => fixture.counter();
 
 /** The kernel's own bytes at a (physical = virtual) address, from the ELF file. */
 function elfBytes(address: bigint, length: number): Buffer {
@@ -40,26 +26,13 @@ function rip(g: string): bigint {
   return Buffer.from(g.slice(16 * 16, 16 * 16 + 16), 'hex').readBigUInt64LE();
 }
 
-beforeEach(async () => {
-  guest = bootKernel('up');
-  await guest.waitForConsole(/up ok/);
-  stub = new GdbStub(new Debugger(guest.vmm), { listen: { host: '127.0.0.1', port: 0 } });
-  port = Number((await stub.listen()).split(':').pop());
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await stub.close();
-  guest.destroy();
-});
-
 it('Z0 at add_numbers: c stops there with swbreak, m hides the 0xCC, c hits it again, z0 restores', async () => {
   const client = await connect();
   await client.request('?');
   const at = symbol('up', 'add_numbers');
   const hex = at.toString(16);
   expect(await client.request(`Z0,${hex},1`)).toBe('OK');
-  expect(guest.vmm.readPhysical(Number(at), 1)[0]).toBe(0xcc);
+  expect(fixture.guest().vmm.readPhysical(Number(at), 1)[0]).toBe(0xcc);
   expect(await client.request('c')).toBe('T05thread:1;swbreak:;');
   expect(rip(await client.request('g'))).toBe(at);
   expect(await client.request(`m${hex},1`)).toBe(elfBytes(at, 1).toString('hex'));
@@ -68,7 +41,7 @@ it('Z0 at add_numbers: c stops there with swbreak, m hides the 0xCC, c hits it a
   expect(await client.request('s')).toBe('T05thread:1;');
   expect(rip(await client.request('g'))).toBeGreaterThan(at);
   expect(await client.request(`z0,${hex},1`)).toBe('OK');
-  expect(guest.vmm.readPhysical(Number(at), 4)).toEqual(elfBytes(at, 4));
+  expect(fixture.guest().vmm.readPhysical(Number(at), 4)).toEqual(elfBytes(at, 4));
 });
 
 it("an int3 the guest executes itself is the guest's #BP, not a stop", async () => {
@@ -77,9 +50,11 @@ it("an int3 the guest executes itself is the guest's #BP, not a stop", async () 
   const at = symbol('up', 'add_numbers');
   // A breakpoint of ours elsewhere turns breakpoint exits on.
   expect(await client.request(`Z0,${symbol('up', 'pattern').toString(16)},1`)).toBe('OK');
-  guest.vmm.writePhysical(Number(at), Buffer.from([0xcc]));
+  fixture.guest().vmm.writePhysical(Number(at), Buffer.from([0xcc]));
   client.send('c');
-  await guest.waitForConsole(new RegExp(`exception 3 error 0x0 rip 0x${(at + 1n).toString(16)}`));
+  await fixture
+    .guest()
+    .waitForConsole(new RegExp(`exception 3 error 0x0 rip 0x${(at + 1n).toString(16)}`));
   // The kernel's handler halts with interrupts off after its line: that stop, no swbreak.
   expect(await client.next()).toBe('T05thread:1;');
 });
@@ -92,11 +67,12 @@ it('a client killed mid-packet with breakpoints in: original bytes back, the gue
   client.socket.write('$m1000,4'); // cut off mid-packet
   client.socket.destroy();
   await sleep(50);
-  for (const a of addresses) expect(guest.vmm.readPhysical(Number(a), 4)).toEqual(elfBytes(a, 4));
+  for (const a of addresses)
+    expect(fixture.guest().vmm.readPhysical(Number(a), 4)).toEqual(elfBytes(a, 4));
   const before = counter();
   await sleep(50);
   expect(counter()).toBeGreaterThan(before);
-  expect(guest.vmm.vcpuState(0)).toBe('running');
+  expect(fixture.guest().vmm.vcpuState(0)).toBe('running');
 });
 
 it('D removes every breakpoint and resumes the guest', async () => {
@@ -106,7 +82,7 @@ it('D removes every breakpoint and resumes the guest', async () => {
   await client.request(`Z0,${at.toString(16)},1`);
   expect(await client.request('D')).toBe('OK');
   await sleep(50);
-  expect(guest.vmm.readPhysical(Number(at), 4)).toEqual(elfBytes(at, 4));
+  expect(fixture.guest().vmm.readPhysical(Number(at), 4)).toEqual(elfBytes(at, 4));
   const before = counter();
   await sleep(50);
   expect(counter()).toBeGreaterThan(before);

@@ -1,39 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Debugger } from '../../lib/debugger/debugger';
-import { GdbStub } from '../../lib/gdb_stub';
-import { bootKernel, type BootedGuest } from '../support/emu_guest';
 import { symbol } from '../support/kernels';
-import { RspClient } from '../support/rsp_client';
+import { useUpKernelStub } from '../support/stub_fixture';
 
 // The stub over the emu backend, driven by a raw RSP client.
 
-let guest: BootedGuest;
-let stub: GdbStub;
-let port: number;
-const clients: RspClient[] = [];
-
-async function connect(): Promise<RspClient> {
-  const client = await RspClient.connect({ host: '127.0.0.1', port });
-  clients.push(client);
-  return client;
-}
-
-function counter(): bigint {
-  return guest.vmm.readPhysical(Number(symbol('up', 'counter')), 8).readBigUInt64LE();
-}
-
-beforeEach(async () => {
-  guest = bootKernel('up');
-  await guest.waitForConsole(/up ok/);
-  stub = new GdbStub(new Debugger(guest.vmm), { listen: { host: '127.0.0.1', port: 0 } });
-  port = Number((await stub.listen()).split(':').pop());
-});
-
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-  await stub.close();
-  guest.destroy();
-});
+const fixture = useUpKernelStub();
+const connect = () => fixture.connect();
+const counter = () => fixture.counter();
 
 it('attach stops the guest and ? reports the stop', async () => {
   const client = await connect();
@@ -48,7 +21,7 @@ it('g reports the vCPU registers and m reads the known pattern', async () => {
   await client.request('?');
   const g = await client.request('g');
   const rip = Buffer.from(g.slice(16 * 16, 16 * 16 + 16), 'hex').readBigUInt64LE();
-  expect(rip).toBe(guest.vmm.getRegisters(0).rip);
+  expect(rip).toBe(fixture.guest().vmm.getRegisters(0).rip);
   const pattern = symbol('up', 'pattern');
   const hex = await client.request(`m${pattern.toString(16)},10`);
   const expected = Buffer.from(Array.from({ length: 16 }, (_, i) => (i * 7 + 3) & 0xff));
@@ -92,7 +65,7 @@ it('a client that vanishes mid-packet leaves the guest running', async () => {
   const before = counter();
   await sleep(50);
   expect(counter()).toBeGreaterThan(before);
-  expect(guest.vmm.vcpuState(0)).toBe('running');
+  expect(fixture.guest().vmm.vcpuState(0)).toBe('running');
 });
 
 it('answers unknown packets with an empty reply and keeps serving', async () => {
