@@ -3,24 +3,17 @@ import { dispatch } from '../../../lib/commands/dispatch';
 import { REGISTER_INFO } from '../../../lib/commands/q_register_info';
 import { splitThreadSuffix } from '../../../lib/commands/thread_suffix';
 import type { CommandContext } from '../../../lib/commands/types';
-import { Debugger } from '../../../lib/debugger/debugger';
 import { unescapeBinary } from '../../../lib/rsp/binary';
 import { MockVmm, type MockVmmOptions } from '../../../lib/vmm/mock_vmm';
 import type { DebugSlots } from '../../../lib/vmm/vmm';
+import { commandContext, sendText } from './harness';
 
 function setup(options: MockVmmOptions = {}): { vmm: MockVmm; context: CommandContext } {
   const vmm = new MockVmm({ vcpus: 2, ...options });
-  const context = {
-    debugger: new Debugger(vmm),
-    session: { generalVcpu: 0, continueVcpu: -1, packetSize: 0x4000 },
-  };
-  return { vmm, context };
+  return { vmm, context: commandContext(vmm, { packetSize: 0x4000 }) };
 }
 
-async function send(context: CommandContext, packet: string): Promise<string> {
-  const { reply } = await dispatch(context, Buffer.from(packet, 'latin1'));
-  return reply === null ? '<none>' : reply.toString('latin1');
-}
+const send = sendText;
 
 function setRip(vmm: MockVmm, vcpu: number, rip: bigint): void {
   const regs = vmm.getRegisters(vcpu);

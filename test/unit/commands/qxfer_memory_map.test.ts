@@ -1,21 +1,15 @@
-import { dispatch } from '../../../lib/commands/dispatch';
 import { MEMORY_MAP, memoryMapXml } from '../../../lib/commands/qxfer_memory_map';
 import type { CommandContext } from '../../../lib/commands/types';
-import { Debugger } from '../../../lib/debugger/debugger';
 import { unescapeBinary } from '../../../lib/rsp/binary';
 import { MockVmm } from '../../../lib/vmm/mock_vmm';
+import { commandContext, sendPacket } from './harness';
 
 function context(packetSize = 0x4000): CommandContext {
-  return {
-    debugger: new Debugger(new MockVmm()),
-    session: { generalVcpu: 0, continueVcpu: -1, packetSize },
-  };
+  return commandContext(new MockVmm(), { packetSize: packetSize });
 }
 
-async function send(ctx: CommandContext, packet: string): Promise<Buffer> {
-  const { reply } = await dispatch(ctx, Buffer.from(packet, 'latin1'));
-  return Buffer.from(reply ?? '<none>');
-}
+const send = async (ctx: CommandContext, packet: string): Promise<Buffer> =>
+  (await sendPacket(ctx, packet)) ?? Buffer.from('<none>');
 
 const TOP = 1n << 64n;
 

@@ -1,22 +1,16 @@
-import { dispatch } from '../../../lib/commands/dispatch';
 import { qXferThreadsRead, threadsXml } from '../../../lib/commands/qxfer_threads';
 import { supportedFeatures } from '../../../lib/commands/session';
 import type { CommandContext } from '../../../lib/commands/types';
-import { Debugger } from '../../../lib/debugger/debugger';
 import { unescapeBinary } from '../../../lib/rsp/binary';
 import { MockVmm } from '../../../lib/vmm/mock_vmm';
+import { commandContext, sendPacket } from './harness';
 
 function context(vcpus = 3, packetSize = 0x4000): CommandContext {
-  return {
-    debugger: new Debugger(new MockVmm({ vcpus })),
-    session: { generalVcpu: 0, continueVcpu: -1, packetSize },
-  };
+  return commandContext(new MockVmm({ vcpus }), { packetSize: packetSize });
 }
 
-async function send(ctx: CommandContext, packet: string): Promise<Buffer> {
-  const { reply } = await dispatch(ctx, Buffer.from(packet, 'latin1'));
-  return Buffer.from(reply ?? '<none>');
-}
+const send = async (ctx: CommandContext, packet: string): Promise<Buffer> =>
+  (await sendPacket(ctx, packet)) ?? Buffer.from('<none>');
 
 /** Reads the whole object as gdb does: parts of `chunk` bytes until an `l` reply. */
 async function readAll(ctx: CommandContext, chunk: number) {

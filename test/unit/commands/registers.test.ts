@@ -1,25 +1,17 @@
 import { GDB_REGISTERS, REGISTER_BYTES } from '../../../lib/arch/x86_64/gdb_registers';
 import { G, g, parseHexBytes } from '../../../lib/commands/g';
 import { P, p } from '../../../lib/commands/p';
-import { dispatch } from '../../../lib/commands/dispatch';
 import type { CommandContext } from '../../../lib/commands/types';
-import { Debugger } from '../../../lib/debugger/debugger';
 import { MockVmm } from '../../../lib/vmm/mock_vmm';
 import type { RegisterFile } from '../../../lib/vmm/registers';
+import { commandContext, sendText } from './harness';
 
 function setup(vcpus = 1): { vmm: MockVmm; context: CommandContext } {
   const vmm = new MockVmm({ vcpus });
-  const context = {
-    debugger: new Debugger(vmm),
-    session: { generalVcpu: 0, continueVcpu: -1, packetSize: 0x4000 },
-  };
-  return { vmm, context };
+  return { vmm, context: commandContext(vmm, { packetSize: 0x4000 }) };
 }
 
-async function send(context: CommandContext, packet: string): Promise<string> {
-  const { reply } = await dispatch(context, Buffer.from(packet, 'latin1'));
-  return reply === null ? '<none>' : reply.toString('latin1');
-}
+const send = sendText;
 
 function editRegisters(vmm: MockVmm, vcpu: number, edit: (regs: RegisterFile) => void): void {
   const regs = vmm.getRegisters(vcpu);

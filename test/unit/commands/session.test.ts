@@ -1,20 +1,14 @@
-import { dispatch } from '../../../lib/commands/dispatch';
 import { qSupported, supportedFeatures, type KnownCommand } from '../../../lib/commands/session';
 import type { CommandContext } from '../../../lib/commands/types';
-import { Debugger } from '../../../lib/debugger/debugger';
 import { MockVmm } from '../../../lib/vmm/mock_vmm';
+import { commandContext, sendPacket } from './harness';
 
 function context(vcpus = 1): CommandContext {
-  return {
-    debugger: new Debugger(new MockVmm({ vcpus })),
-    session: { generalVcpu: 0, continueVcpu: -1, packetSize: 0x20000 },
-  };
+  return commandContext(new MockVmm({ vcpus }), { packetSize: 0x20000 });
 }
 
-async function send(ctx: CommandContext, packet: string): Promise<string | null> {
-  const { reply } = await dispatch(ctx, Buffer.from(packet, 'latin1'));
-  return reply === null ? null : reply.toString('latin1');
-}
+const send = async (ctx: CommandContext, packet: string): Promise<string | null> =>
+  (await sendPacket(ctx, packet))?.toString('latin1') ?? null;
 
 /** A command that parses bodies matching a pattern. */
 function fake(prefix: string, body = /.*/): KnownCommand {
