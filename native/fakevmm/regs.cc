@@ -2,7 +2,9 @@
 // architectural reset state.
 #include <errno.h>
 
+#include <cstddef>
 #include <cstring>
+#include <vector>
 
 #include "fakevmm_impl.h"
 #include "uc_internal.h"
@@ -388,28 +390,49 @@ int vcpu_reset(struct vcpu* vcpu) {
   });
 }
 
+namespace {
+
+// Every Unicorn register that makes up struct fakevmm_fpu, and where it
+// lives there, in the order a write must follow: FSW first, because its TOP
+// field decides which physical register ST(i) names.
+struct FpuField {
+  int reg;
+  size_t offset;
+};
+
+std::vector<FpuField> fpuFields() {
+  std::vector<FpuField> fields = {{UC_X86_REG_FPSW, offsetof(fakevmm_fpu, fsw)}};
+  for (int i = 0; i < 8; i++) {
+    fields.push_back({UC_X86_REG_ST0 + i, offsetof(fakevmm_fpu, st) + 10 * static_cast<size_t>(i)});
+  }
+  fields.insert(fields.end(), {{UC_X86_REG_FPCW, offsetof(fakevmm_fpu, fcw)},
+                               {UC_X86_REG_FPTAG, offsetof(fakevmm_fpu, ftw)},
+                               {UC_X86_REG_FOP, offsetof(fakevmm_fpu, fop)},
+                               {UC_X86_REG_FIP, offsetof(fakevmm_fpu, fip)},
+                               {UC_X86_REG_FCS, offsetof(fakevmm_fpu, fcs)},
+                               {UC_X86_REG_FDP, offsetof(fakevmm_fpu, fdp)},
+                               {UC_X86_REG_FDS, offsetof(fakevmm_fpu, fds)}});
+  for (int i = 0; i < 16; i++) {
+    fields.push_back(
+        {UC_X86_REG_XMM0 + i, offsetof(fakevmm_fpu, xmm) + 16 * static_cast<size_t>(i)});
+  }
+  fields.push_back({UC_X86_REG_MXCSR, offsetof(fakevmm_fpu, mxcsr)});
+  return fields;
+}
+
+const std::vector<FpuField> kFpuFields = fpuFields();
+
+}  // namespace
+
 int vm_get_fpu_state(struct vcpu* vcpu, struct fakevmm_fpu* fpu) {
   if (fpu == nullptr) {
     return fail(EINVAL, -1);
   }
   return with_idle_vcpu(vcpu, [&] {
-    uc_engine* uc = vcpu->uc;
     std::memset(fpu, 0, sizeof(*fpu));
-    for (int i = 0; i < 8; i++) {
-      uc_reg_read(uc, UC_X86_REG_ST0 + i, fpu->st[i]);
+    for (const FpuField& f : kFpuFields) {
+      uc_reg_read(vcpu->uc, f.reg, reinterpret_cast<uint8_t*>(fpu) + f.offset);
     }
-    uc_reg_read(uc, UC_X86_REG_FPCW, &fpu->fcw);
-    uc_reg_read(uc, UC_X86_REG_FPSW, &fpu->fsw);
-    uc_reg_read(uc, UC_X86_REG_FPTAG, &fpu->ftw);
-    uc_reg_read(uc, UC_X86_REG_FOP, &fpu->fop);
-    uc_reg_read(uc, UC_X86_REG_FIP, &fpu->fip);
-    uc_reg_read(uc, UC_X86_REG_FCS, &fpu->fcs);
-    uc_reg_read(uc, UC_X86_REG_FDP, &fpu->fdp);
-    uc_reg_read(uc, UC_X86_REG_FDS, &fpu->fds);
-    for (int i = 0; i < 16; i++) {
-      uc_reg_read(uc, UC_X86_REG_XMM0 + i, fpu->xmm[i]);
-    }
-    uc_reg_read(uc, UC_X86_REG_MXCSR, &fpu->mxcsr);
     return 0;
   });
 }
@@ -419,23 +442,9 @@ int vm_set_fpu_state(struct vcpu* vcpu, const struct fakevmm_fpu* fpu) {
     return fail(EINVAL, -1);
   }
   return with_idle_vcpu(vcpu, [&] {
-    uc_engine* uc = vcpu->uc;
-    // The status word carries TOP, which decides what ST(i) means: set it first.
-    uc_reg_write(uc, UC_X86_REG_FPSW, &fpu->fsw);
-    for (int i = 0; i < 8; i++) {
-      uc_reg_write(uc, UC_X86_REG_ST0 + i, fpu->st[i]);
+    for (const FpuField& f : kFpuFields) {
+      uc_reg_write(vcpu->uc, f.reg, reinterpret_cast<const uint8_t*>(fpu) + f.offset);
     }
-    uc_reg_write(uc, UC_X86_REG_FPCW, &fpu->fcw);
-    uc_reg_write(uc, UC_X86_REG_FPTAG, &fpu->ftw);
-    uc_reg_write(uc, UC_X86_REG_FOP, &fpu->fop);
-    uc_reg_write(uc, UC_X86_REG_FIP, &fpu->fip);
-    uc_reg_write(uc, UC_X86_REG_FCS, &fpu->fcs);
-    uc_reg_write(uc, UC_X86_REG_FDP, &fpu->fdp);
-    uc_reg_write(uc, UC_X86_REG_FDS, &fpu->fds);
-    for (int i = 0; i < 16; i++) {
-      uc_reg_write(uc, UC_X86_REG_XMM0 + i, fpu->xmm[i]);
-    }
-    uc_reg_write(uc, UC_X86_REG_MXCSR, &fpu->mxcsr);
     return 0;
   });
 }
