@@ -37,7 +37,7 @@ export interface DebugSlot {
  */
 export interface DebugSlots {
   readonly count: number;
-  /** The kinds this backend can set (hardware x86: no 'read'; PVM: only 'exec'). */
+  /** The kinds this backend can set (bhyve on FreeBSD: none; emu and kvm: all four). */
   readonly kinds: readonly DebugSlotKind[];
   /**
    * Replaces one vCPU's slots (index = slot number; undefined = free). In

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "vmm/registers.h"
 #include "vmm/vmm.h"
@@ -61,8 +62,10 @@ struct PagingState {
 // (no paging, 32-bit with 4 MiB pages, PAE, 4-level and 5-level), honouring
 // present, write (CR0.WP), user (CPL 3) and no-execute (EFER.NXE). Tables
 // outside RAM are kError. Accessed and dirty bits are never written.
+// `tables`, when given, receives the guest-physical page of every table
+// entry read on the way.
 Translation walkPageTables(const PagingState& paging, const MemoryRegion& ram, uint64_t gla,
-                           int prot, uint64_t* gpa);
+                           int prot, uint64_t* gpa, std::vector<uint64_t>* tables = nullptr);
 
 // A REP-prefixed string instruction (MOVS, STOS, LODS, CMPS, SCAS; not
 // INS/OUTS, which exit as port I/O) at the start of `bytes`.

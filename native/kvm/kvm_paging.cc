@@ -3,6 +3,7 @@
 // the caller, and not every kernel fills them the same way), so the backend
 // walks the tables itself, as a CPU would for the given access.
 #include <cstring>
+#include <vector>
 
 #include "kvm/kvm_internal.h"
 
@@ -21,8 +22,9 @@ constexpr uint64_t kEfer_LMA = 1ull << 10, kEfer_NXE = 1ull << 11;
 // Collects the permissions along the walk and decides at the leaf.
 class Walk {
  public:
-  Walk(const PagingState& paging, const MemoryRegion& ram, int prot)
+  Walk(const PagingState& paging, const MemoryRegion& ram, int prot, std::vector<uint64_t>* tables)
       : ram_(ram),
+        tables_(tables),
         prot_(prot),
         user_(paging.cpl == 3),
         wp_((paging.cr0 & kCr0_WP) != 0),
@@ -34,6 +36,7 @@ class Walk {
         ram_.size - (gpa - ram_.gpa) < static_cast<uint64_t>(size)) {
       return false;
     }
+    if (tables_ != nullptr) tables_->push_back(gpa & ~0xfffull);
     uint64_t value = 0;
     std::memcpy(&value, ram_.host + (gpa - ram_.gpa), size);
     *entry = value;
@@ -56,6 +59,7 @@ class Walk {
 
  private:
   const MemoryRegion& ram_;
+  std::vector<uint64_t>* tables_;
   int prot_;
   bool user_, wp_, nxe_;
   bool writable_ = true, user_ok_ = true, executable_ = true;
@@ -104,14 +108,14 @@ Translation walk64(Walk& walk, uint64_t table, int levels, uint64_t gla, uint64_
 }  // namespace
 
 Translation walkPageTables(const PagingState& paging, const MemoryRegion& ram, uint64_t gla,
-                           int prot, uint64_t* gpa) {
+                           int prot, uint64_t* gpa, std::vector<uint64_t>* tables) {
   if (!(paging.cr0 & kCr0_PE) || !(paging.cr0 & kCr0_PG)) {
     // Real mode or protected mode without paging: linear is physical (with
     // A20 on: the loader and every test kernel run with it enabled).
     *gpa = (paging.efer & kEfer_LMA) ? gla : gla & 0xffffffffull;
     return Translation::kOk;
   }
-  Walk walk(paging, ram, prot);
+  Walk walk(paging, ram, prot, tables);
   if (!(paging.cr4 & kCr4_PAE)) {
     return walk32(walk, paging.cr3, (paging.cr4 & kCr4_PSE) != 0, static_cast<uint32_t>(gla), gpa);
   }

@@ -14,10 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -44,6 +48,7 @@ constexpr uint64_t kIdentityMapAddr = 0xfeffc000;
 constexpr uint64_t kRflagsIf = 1ull << 9;
 constexpr uint64_t kDr6Hits = 0xf;
 constexpr uint8_t kInt3 = 0xcc;
+constexpr uint64_t kPageSize = 4096;
 
 const char* errnoName(int err) {
   switch (err) {
@@ -194,6 +199,29 @@ struct PendingIo {
   uint64_t data_offset = 0;
 };
 
+// One KVM memory slot of guest RAM: normally one covers all of it; data
+// watchpoints done with memory slots split it around the watched pages.
+struct MemSlot {
+  uint64_t gpa = 0;
+  uint64_t size = 0;
+  uint32_t flags = 0;  // KVM_MEM_READONLY or 0
+  bool operator==(const MemSlot& other) const {
+    return gpa == other.gpa && size == other.size && flags == other.flags;
+  }
+};
+
+// A watched access seen while completing MMIO: the slot and its kind.
+struct WatchHit {
+  int slot = -1;
+  DebugSlot what;
+};
+
+std::string hex(uint64_t value) {
+  char text[24];
+  std::snprintf(text, sizeof text, "0x%llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
 struct VcpuSlot {
   int fd = -1;
   kvm_run* run = nullptr;
@@ -220,6 +248,13 @@ struct VcpuSlot {
   std::mutex debug_mutex;
   DebugSlots slots;
   uint32_t applied_control = 0;
+  // Data slots done with memory slots (KvmVmm::usesMemslots): the
+  // guest-physical address each one's linear address translated to when it
+  // was set or at the last resume; not mapped: inactive until it is.
+  uint64_t watch_gpa[kDebugSlotCount] = {};
+  bool watch_mapped[kDebugSlotCount] = {};
+  // Inside run() (setDebugSlots then leaves the translation to the next resume).
+  std::atomic<bool> in_run{false};
 
   // Run-loop state, touched only by the vCPU's own thread.
   ResumeMode mode = ResumeMode::kContinue;
@@ -289,13 +324,11 @@ class KvmVmm : public Vmm {
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (ram == MAP_FAILED) fail("mmap of guest RAM");
     ram_ = static_cast<uint8_t*>(ram);
-    kvm_userspace_memory_region slot;
-    std::memset(&slot, 0, sizeof slot);
-    slot.slot = 0;
-    slot.guest_phys_addr = 0;
-    slot.memory_size = ram_size_;
-    slot.userspace_addr = reinterpret_cast<uint64_t>(ram_);
-    if (xioctl(vm_fd_, KVM_SET_USER_MEMORY_REGION, &slot) < 0) fail("KVM_SET_USER_MEMORY_REGION");
+    readonly_mem_ = ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
+    const int memslots = ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+    if (memslots > 0) max_memslots_ = memslots;
+    layout_ = {MemSlot{0, ram_size_, 0}};
+    setMemSlot(0, layout_[0]);
 
     if (xioctl(vm_fd_, KVM_CREATE_IRQCHIP, nullptr) < 0) fail("KVM_CREATE_IRQCHIP");
     kvm_pit_config pit;
@@ -382,26 +415,40 @@ class KvmVmm : public Vmm {
 
   void setBreakpointExits(bool on) override { breakpoint_exits_ = on; }
 
-  // DR0-DR3 through KVM_GUESTDBG_USE_HW_BP. DR7 has no read-only kind; PVM
-  // never fires data breakpoints (docs/kvm.md), so there only execute slots.
+  // Execute slots and write/access slots on hardware KVM are DR0-DR3
+  // through KVM_GUESTDBG_USE_HW_BP. Read slots everywhere (DR7 has no
+  // read-only kind) and every data slot on PVM (whose DR7 data breakpoints
+  // never fire) are memory-slot protection of the watched page instead
+  // (usesMemslots; docs/kvm.md).
   DebugCapabilities debugCapabilities() const override {
-    unsigned kinds = 1u << static_cast<int>(DebugSlotKind::kExec);
-    if (!pvm_) {
-      kinds |= 1u << static_cast<int>(DebugSlotKind::kWrite);
-      kinds |= 1u << static_cast<int>(DebugSlotKind::kAccess);
+    unsigned kinds = 0;
+    for (DebugSlotKind kind : {DebugSlotKind::kExec, DebugSlotKind::kWrite, DebugSlotKind::kRead,
+                               DebugSlotKind::kAccess}) {
+      kinds |= 1u << static_cast<int>(kind);
     }
     return DebugCapabilities{kDebugSlotCount, kinds};
   }
 
   void setDebugSlots(int vcpu, const DebugSlots& slots) override {
+    VcpuSlot& s = slot(vcpu);
+    // A vCPU outside run() (or waiting for SIPI) has its registers at hand:
+    // translate and check now, so that a refusal reaches the caller.
+    const bool translate_now = !s.in_run.load() || s.waiting_for_sipi.load();
+    const bool check = !s.waiting_for_sipi.load();  // an AP's reset state says nothing yet
+    RegisterFile regs;
+    bool have_regs = false;
     uint64_t dr[4] = {}, dr7 = 0x400;
+    uint64_t gpa[kDebugSlotCount] = {};
+    bool mapped[kDebugSlotCount] = {};
     for (int i = 0; i < kDebugSlotCount; i++) {
       const DebugSlot& slot = slots[i];
       if (!slot.enabled) continue;
-      if (!debugCapabilities().has(slot.kind)) {
-        throw VmmError{"EINVAL", std::string("this host's KVM has no ") +
-                                     (slot.kind == DebugSlotKind::kRead ? "read-only" : "data") +
-                                     " hardware watchpoints"};
+      if (usesMemslots(slot)) {
+        if (!translate_now) continue;
+        if (!have_regs) watchRegisters(vcpu, &regs);
+        have_regs = true;
+        mapped[i] = translateWatch(vcpu, regs, slot, check, &gpa[i]);
+        continue;
       }
       // R/W: 00 execute, 01 write, 11 read or write. LEN: 00 1, 01 2, 11 4, 10 8 bytes.
       const uint64_t rw = slot.kind == DebugSlotKind::kExec    ? 0
@@ -415,12 +462,22 @@ class KvmVmm : public Vmm {
       dr[i] = slot.address;
       dr7 |= (2ull << (2 * i)) | (rw << (16 + 4 * i)) | (len << (18 + 4 * i));  // G bit
     }
-    VcpuSlot& s = slot(vcpu);
-    std::lock_guard<std::mutex> lock(s.debug_mutex);
-    for (int i = 0; i < 4; i++) s.dr[i] = dr[i];
-    s.dr7 = dr7;
-    s.slots = slots;
-    s.debug_dirty = true;
+    std::lock_guard<std::mutex> layout(layout_mutex_);
+    {
+      std::lock_guard<std::mutex> lock(s.debug_mutex);
+      for (int i = 0; i < 4; i++) s.dr[i] = dr[i];
+      s.dr7 = dr7;
+      for (int i = 0; i < kDebugSlotCount; i++) {
+        // Set while running: a slot that did not change keeps its
+        // translation; a new one is translated at the next resume.
+        if (!translate_now && sameSlot(slots[i], s.slots[i])) continue;
+        s.watch_gpa[i] = gpa[i];
+        s.watch_mapped[i] = mapped[i];
+      }
+      s.slots = slots;
+      s.debug_dirty = true;
+    }
+    relayout();
   }
 
   // KVM_SET_VCPU_EVENTS: the exception is delivered through the guest IDT
@@ -460,6 +517,7 @@ class KvmVmm : public Vmm {
   Exit run(int vcpu, const RunOptions& options) override {
     VcpuSlot& s = slot(vcpu);
     adoptThread(s);
+    InRun in_run(s);
     if (s.waiting_for_sipi.load()) {
       if (!s.sipi_reported) return waitForSipi(vcpu);
       // The seam has seen kStartAp: from now on this is an ordinary vCPU.
@@ -473,6 +531,7 @@ class KvmVmm : public Vmm {
       s.step_finished = false;
       if (options.mode == ResumeMode::kStep) return stopExit(vcpu, ExitKind::kStep);
     }
+    refreshWatches(vcpu);
     RepStep rep;
     if (pvm_ && !have_exit && options.mode == ResumeMode::kStep && options.mask_interrupts &&
         blockirq_) {
@@ -651,8 +710,7 @@ class KvmVmm : public Vmm {
   // chunk of a string I/O), the next run() handles that first.
   void finishInKernel(int vcpu) {
     VcpuSlot& s = slot(vcpu);
-    setImmediateExit(s.run, true);
-    const int r = ioctl(s.fd, KVM_RUN, 0);
+    const int r = enterGuest(s, true);
     const int err = errno;
     setImmediateExit(s.run, false);
     if (s.stop.load()) setImmediateExit(s.run, true);  // a stop requested meanwhile stays
@@ -714,7 +772,7 @@ class KvmVmm : public Vmm {
     for (;;) {
       if (!have_exit) {
         if (s.stop.load()) return stopExit(vcpu, ExitKind::kPaused);
-        if (ioctl(s.fd, KVM_RUN, 0) < 0) {
+        if (enterGuest(s, false) < 0) {
           const int err = errno;
           if (err == EINTR || err == EAGAIN) continue;  // the loop looks at stop
           return errorExit(vcpu, std::string("KVM_RUN: ") + std::strerror(err));
@@ -810,11 +868,26 @@ class KvmVmm : public Vmm {
         }
         *out = ioExit(s);
         return true;
-      case KVM_EXIT_MMIO:
-        // Guest-physical memory with nothing behind it (the local APIC and
-        // IOAPIC are in the kernel): reads are all ones, writes are dropped.
-        if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
-        finishInKernel(vcpu);
+      case KVM_EXIT_MMIO: {
+        WatchHit hit;
+        for (;;) {
+          emulateMmio(vcpu, &hit);
+          finishInKernel(vcpu);  // the rest of the instruction's MMIO comes as more exits
+          if (!s.pending_exit || run->exit_reason != KVM_EXIT_MMIO) break;
+          s.pending_exit = false;
+        }
+        if (hit.slot >= 0) {
+          // After the access, RIP past the instruction. In step mode the
+          // watchpoint is the stop (as a DR6 with both BS and Bn is to gdb):
+          // the step's own trap from finishing the instruction is dropped.
+          s.step_finished = false;
+          if (s.pending_exit && isStepTrap(run)) s.pending_exit = false;
+          *out = stopExit(vcpu, ExitKind::kWatchpoint);
+          out->debug_slot = hit.slot;
+          out->data_address = hit.what.address;
+          out->data_access = hit.what.kind;
+          return true;
+        }
         if (s.step_finished && options.mode == ResumeMode::kStep) {
           s.step_finished = false;
           *out = stopExit(vcpu, ExitKind::kStep);
@@ -826,6 +899,7 @@ class KvmVmm : public Vmm {
           return handleExit(vcpu, options, out);
         }
         return false;
+      }
       case KVM_EXIT_DEBUG:
         return debugExit(vcpu, options, out);
       case KVM_EXIT_HLT:
@@ -903,9 +977,10 @@ class KvmVmm : public Vmm {
     const uint32_t suberror = s.run->internal.suberror;
     RegisterFile regs;
     uint8_t bytes[8] = {};
-    bool have_bytes = false;
+    bool have_bytes = false, have_regs = false;
     try {
       readState(vcpu, &regs);
+      have_regs = true;
       have_bytes = readAtRip(vcpu, regs, bytes, sizeof bytes) == sizeof bytes;
     } catch (const VmmError&) {
     }
@@ -926,6 +1001,15 @@ class KvmVmm : public Vmm {
                     bytes[3]);
       what += hex;
       if (bytes[0] == kInt3 && pvm_) what += " (PVM cannot run int3 in guest kernel mode)";
+    }
+    uint64_t code_gpa;
+    if (suberror == KVM_INTERNAL_ERROR_EMULATION && have_regs &&
+        kvm::walkPageTables(pagingOf(regs), memoryRegions()[0], regs.seg[kCs].base + regs.rip,
+                            kProtRead, &code_gpa) == Translation::kOk &&
+        isHiddenPage(code_gpa)) {
+      what += " (the code is on guest-physical page " + hex(code_gpa & ~(kPageSize - 1)) +
+              ", which a read or access watchpoint took out of KVM's memory slots: KVM cannot "
+              "fetch instructions from it; remove that watchpoint)";
     }
     *out = errorExit(vcpu, what);
     return true;
@@ -971,6 +1055,329 @@ class KvmVmm : public Vmm {
     }
   }
 
+  // ---- Data watchpoints with memory slots (docs/kvm.md, "Memory-slot watchpoints").
+
+  // Marks a vCPU as inside run() for setDebugSlots.
+  struct InRun {
+    explicit InRun(VcpuSlot& vcpu) : s(vcpu) { s.in_run = true; }
+    ~InRun() { s.in_run = false; }
+    InRun(const InRun&) = delete;
+    InRun& operator=(const InRun&) = delete;
+    VcpuSlot& s;
+  };
+
+  // Data slots done by memory-slot protection instead of DR0-DR3: every one
+  // on PVM (DR7 data breakpoints never fire there), read slots everywhere
+  // (DR7 has no read-only kind; the memory slots make them exact).
+  bool usesMemslots(const DebugSlot& watch) const {
+    return watch.enabled && watch.kind != DebugSlotKind::kExec &&
+           (pvm_ || watch.kind == DebugSlotKind::kRead);
+  }
+
+  // Whether a watch takes its page out of the memory slots (every access
+  // exits) rather than making it read-only (only writes exit).
+  bool hidesPage(DebugSlotKind kind) const {
+    return kind != DebugSlotKind::kWrite || !readonly_mem_;
+  }
+
+  // What translating a watch needs: GPRs, segments, control registers.
+  void watchRegisters(int vcpu, RegisterFile* regs) {
+    VcpuSlot& s = slot(vcpu);
+    if (s.waiting_for_sipi.load()) {
+      *regs = s.reset_state;
+      return;
+    }
+    kvm_regs kregs;
+    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
+    kvm::regsFromKvm(kregs, regs);
+    kvm_sregs sregs;
+    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+    kvm::sregsFromKvm(sregs, regs);
+  }
+
+  // The guest-physical address of a watched linear address through the
+  // vCPU's page tables; false when it is not mapped to guest RAM now. With
+  // `check`, refuses (throws) what the scheme cannot watch: an address not
+  // mapped, and a page the CPU writes outside the instructions KVM emulates
+  // (the page tables on the way to it or to RIP: accessed and dirty bits;
+  // the GDT: accessed and busy bits; the stack RSP is on: interrupt frames)
+  // or, for a page every access exits on, reads so (the IDT, the
+  // instruction at RIP).
+  bool translateWatch(int vcpu, const RegisterFile& regs, const DebugSlot& watch, bool check,
+                      uint64_t* gpa) {
+    const PagingState paging = pagingOf(regs);
+    const MemoryRegion ram = memoryRegions()[0];
+    std::vector<uint64_t> tables;
+    const bool ok = kvm::walkPageTables(paging, ram, watch.address, kProtRead, gpa, &tables) ==
+                        Translation::kOk &&
+                    *gpa < ram_size_ && ram_size_ - *gpa >= watch.length;
+    if (!check) return ok;
+    const std::string what = "a " + std::string(kindName(watch.kind)) + " watchpoint at " +
+                             hex(watch.address) + " (vCPU " + std::to_string(vcpu) + ")";
+    if (!ok) throw VmmError{"EFAULT", what + ": the address is not mapped to guest RAM"};
+    const uint64_t page = *gpa & ~(kPageSize - 1);
+    auto on = [&](uint64_t linear) {
+      uint64_t other;
+      return kvm::walkPageTables(paging, ram, linear, kProtRead, &other, &tables) ==
+                 Translation::kOk &&
+             (other & ~(kPageSize - 1)) == page;
+    };
+    std::string holds;
+    if (hidesPage(watch.kind) && on(regs.seg[kCs].base + regs.rip)) {
+      holds =
+          "the code the vCPU runs (KVM cannot fetch instructions from a page every access "
+          "exits on; a write watchpoint there works)";
+    } else if (on(regs.gpr[kRsp])) {
+      holds =
+          "the vCPU's stack (interrupt and exception frames are not instructions KVM hands "
+          "to user space)";
+    } else if (on(regs.gdtr.base) || on(regs.gdtr.base + regs.gdtr.limit)) {
+      holds = "the GDT";
+    } else if (hidesPage(watch.kind) &&
+               (on(regs.idtr.base) || on(regs.idtr.base + regs.idtr.limit))) {
+      holds = "the IDT (the CPU reads it on every interrupt; a write watchpoint there works)";
+    } else {
+      for (uint64_t table : tables) {
+        if (table == page) holds = "page tables";
+      }
+    }
+    if (!holds.empty()) {
+      throw VmmError{"EINVAL", what + ": guest-physical page " + hex(page) + " holds " + holds +
+                                   ", which this backend's memory-slot watchpoints cannot watch"};
+    }
+    return true;
+  }
+
+  static const char* kindName(DebugSlotKind kind) {
+    switch (kind) {
+      case DebugSlotKind::kExec:
+        return "execute";
+      case DebugSlotKind::kWrite:
+        return "write";
+      case DebugSlotKind::kRead:
+        return "read";
+      case DebugSlotKind::kAccess:
+        return "access";
+    }
+    return "data";
+  }
+
+  static bool sameSlot(const DebugSlot& a, const DebugSlot& b) {
+    return a.enabled == b.enabled && a.address == b.address && a.kind == b.kind &&
+           a.length == b.length;
+  }
+
+  static bool sameSlots(const DebugSlots& a, const DebugSlots& b) {
+    for (int i = 0; i < kDebugSlotCount; i++) {
+      if (!sameSlot(a[i], b[i])) return false;
+    }
+    return true;
+  }
+
+  // At each resume: translate this vCPU's memory-slot watches again (the
+  // guest may have changed its page tables since) and lay the memory slots
+  // out anew when a watched page moved. No check here: a watch whose
+  // address is not mapped now is inactive until it is.
+  void refreshWatches(int vcpu) {
+    VcpuSlot& s = slot(vcpu);
+    DebugSlots slots;
+    {
+      std::lock_guard<std::mutex> lock(s.debug_mutex);
+      slots = s.slots;
+    }
+    bool any = false;
+    for (const DebugSlot& watch : slots) any = any || usesMemslots(watch);
+    if (!any) return;
+    RegisterFile regs;
+    watchRegisters(vcpu, &regs);
+    uint64_t gpa[kDebugSlotCount] = {};
+    bool mapped[kDebugSlotCount] = {};
+    for (int i = 0; i < kDebugSlotCount; i++) {
+      if (usesMemslots(slots[i])) mapped[i] = translateWatch(vcpu, regs, slots[i], false, &gpa[i]);
+    }
+    std::lock_guard<std::mutex> layout(layout_mutex_);
+    bool changed = false;
+    {
+      std::lock_guard<std::mutex> lock(s.debug_mutex);
+      if (!sameSlots(slots, s.slots)) return;  // set again meanwhile, and translated then
+      for (int i = 0; i < kDebugSlotCount; i++) {
+        if (mapped[i] != s.watch_mapped[i] || gpa[i] != s.watch_gpa[i]) changed = true;
+        s.watch_gpa[i] = gpa[i];
+        s.watch_mapped[i] = mapped[i];
+      }
+    }
+    if (changed) relayout();
+  }
+
+  // Lays guest RAM's memory slots out for the watched pages of every vCPU:
+  // a page only write-watched is a read-only slot (KVM_MEM_READONLY: writes
+  // exit as KVM_EXIT_MMIO, reads run at full speed), a page read- or
+  // access-watched is in no slot (every access exits as KVM_EXIT_MMIO), the
+  // rest of RAM is ordinary slots; no watch: one slot, as at creation. KVM
+  // cannot resize a slot, so a change deletes them all and creates the new
+  // ones, with every vCPU held outside KVM_RUN meanwhile (closeGate): no vCPU
+  // runs while part of RAM is missing. The caller holds layout_mutex_.
+  void relayout() {
+    std::map<uint64_t, bool> pages;  // page -> hidden
+    for (auto& owned : vcpus_) {
+      VcpuSlot& v = *owned;
+      std::lock_guard<std::mutex> lock(v.debug_mutex);
+      for (int i = 0; i < kDebugSlotCount; i++) {
+        const DebugSlot& watch = v.slots[i];
+        if (!usesMemslots(watch) || !v.watch_mapped[i]) continue;
+        const uint64_t page = v.watch_gpa[i] & ~(kPageSize - 1);
+        pages[page] = pages[page] || hidesPage(watch.kind);
+      }
+    }
+    std::vector<MemSlot> want;
+    uint64_t cursor = 0;
+    for (const auto& [page, hidden] : pages) {
+      if (page >= ram_size_) continue;
+      if (page > cursor) want.push_back(MemSlot{cursor, page - cursor, 0});
+      if (!hidden) want.push_back(MemSlot{page, kPageSize, KVM_MEM_READONLY});
+      cursor = page + kPageSize;
+    }
+    if (cursor < ram_size_) want.push_back(MemSlot{cursor, ram_size_ - cursor, 0});
+    if (want == layout_) return;
+    if (want.size() > static_cast<size_t>(max_memslots_)) {
+      throw VmmError{"ENOSPC", "watching " + std::to_string(pages.size()) +
+                                   " pages needs more memory slots than this host's KVM has (" +
+                                   std::to_string(max_memslots_) + ")"};
+    }
+    closeGate();
+    try {
+      applyLayout(want);
+    } catch (const VmmError&) {
+      try {
+        applyLayout({MemSlot{0, ram_size_, 0}});  // RAM whole again, watches or not
+      } catch (const VmmError&) {
+      }
+      openGate();
+      throw;
+    }
+    openGate();
+  }
+
+  void applyLayout(const std::vector<MemSlot>& want) {
+    for (size_t i = layout_.size(); i-- > 0;) {
+      setMemSlot(i, MemSlot{layout_[i].gpa, 0, 0});  // size 0 deletes
+      layout_.pop_back();
+    }
+    for (size_t i = 0; i < want.size(); i++) {
+      setMemSlot(i, want[i]);
+      layout_.push_back(want[i]);
+    }
+  }
+
+  void setMemSlot(size_t id, const MemSlot& mem) {
+    kvm_userspace_memory_region region;
+    std::memset(&region, 0, sizeof region);
+    region.slot = static_cast<uint32_t>(id);
+    region.flags = mem.flags;
+    region.guest_phys_addr = mem.gpa;
+    region.memory_size = mem.size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(ram_ + mem.gpa);
+    if (xioctl(vm_fd_, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+      fail("KVM_SET_USER_MEMORY_REGION (slot " + std::to_string(id) + " at " + hex(mem.gpa) + ")");
+    }
+  }
+
+  // Guest RAM at `gpa` that no memory slot covers now (a hidden page).
+  bool isHiddenPage(uint64_t gpa) {
+    if (gpa >= ram_size_) return false;
+    std::lock_guard<std::mutex> layout(layout_mutex_);
+    for (const MemSlot& mem : layout_) {
+      if (gpa >= mem.gpa && gpa - mem.gpa < mem.size) return false;
+    }
+    return true;
+  }
+
+  // KVM_RUN through the gate that a memory-slot change closes. `immediate`:
+  // with immediate_exit (finish a pending operation, run nothing).
+  int enterGuest(VcpuSlot& s, bool immediate) {
+    {
+      std::unique_lock<std::mutex> lock(gate_mutex_);
+      gate_cv_.wait(lock, [&] { return !gate_closed_; });
+      in_guest_++;
+    }
+    if (immediate) setImmediateExit(s.run, true);
+    const int r = ioctl(s.fd, KVM_RUN, 0);
+    const int err = errno;
+    {
+      std::lock_guard<std::mutex> lock(gate_mutex_);
+      if (--in_guest_ == 0) gate_cv_.notify_all();
+    }
+    errno = err;
+    return r;
+  }
+
+  // Holds every vCPU out of KVM_RUN: kicks those inside (immediate_exit and
+  // the stop signal, again every millisecond until they are out) and keeps
+  // the others from entering until openGate.
+  void closeGate() {
+    std::unique_lock<std::mutex> lock(gate_mutex_);
+    gate_closed_ = true;
+    while (in_guest_ > 0) {
+      for (auto& owned : vcpus_) {
+        setImmediateExit(owned->run, true);
+        if (owned->thread_known.load()) pthread_kill(owned->thread, stopSignal());
+      }
+      gate_cv_.wait_for(lock, std::chrono::milliseconds(1));
+    }
+  }
+
+  void openGate() {
+    std::lock_guard<std::mutex> lock(gate_mutex_);
+    for (auto& owned : vcpus_) {
+      setImmediateExit(owned->run, false);
+      if (owned->stop.load()) setImmediateExit(owned->run, true);  // a stop requested stays
+    }
+    gate_closed_ = false;
+    gate_cv_.notify_all();
+  }
+
+  // One KVM_EXIT_MMIO. Guest RAM (a page a watch took out of the memory
+  // slots or made read-only) is read or written in its host memory, and the
+  // access is matched against this vCPU's memory-slot watches (the first
+  // overlapping one of a matching kind goes to `hit`); anything else has
+  // nothing behind it (the local APIC and IOAPIC are in the kernel): reads
+  // are all ones, writes are dropped.
+  void emulateMmio(int vcpu, WatchHit* hit) {
+    VcpuSlot& s = slot(vcpu);
+    auto& mmio = s.run->mmio;
+    const uint64_t gpa = mmio.phys_addr;
+    const uint32_t len = std::min<uint32_t>(mmio.len, sizeof mmio.data);
+    if (gpa >= ram_size_ || ram_size_ - gpa < len) {
+      if (!mmio.is_write) std::memset(mmio.data, 0xff, sizeof mmio.data);
+      return;
+    }
+    if (mmio.is_write) {
+      std::memcpy(ram_ + gpa, mmio.data, len);
+    } else {
+      std::memcpy(mmio.data, ram_ + gpa, len);
+    }
+    if (hit->slot >= 0) return;
+    std::lock_guard<std::mutex> lock(s.debug_mutex);
+    for (int i = 0; i < kDebugSlotCount; i++) {
+      const DebugSlot& watch = s.slots[i];
+      if (!usesMemslots(watch) || !s.watch_mapped[i]) continue;
+      const bool kind = watch.kind == DebugSlotKind::kAccess ||
+                        (watch.kind == DebugSlotKind::kWrite) == (mmio.is_write != 0);
+      const uint64_t start = s.watch_gpa[i];
+      if (kind && gpa < start + watch.length && start < gpa + len) {
+        hit->slot = i;
+        hit->what = watch;
+        return;
+      }
+    }
+  }
+
+  // A single step's trap, with no debug slot hit.
+  static bool isStepTrap(const kvm_run* run) {
+    return run->exit_reason == KVM_EXIT_DEBUG && run->debug.arch.exception == 1 &&
+           (run->debug.arch.dr6 & kDr6Hits) == 0;
+  }
+
   int kvm_fd_ = -1, vm_fd_ = -1;
   uint8_t* ram_ = nullptr;
   uint64_t ram_size_ = 0;
@@ -980,6 +1387,16 @@ class KvmVmm : public Vmm {
   bool blockirq_ = false;
   std::atomic<bool> breakpoint_exits_{false};
   std::vector<std::unique_ptr<VcpuSlot>> vcpus_;
+  // Guest RAM's memory slots (relayout), and what laying them out needs.
+  bool readonly_mem_ = false;
+  int max_memslots_ = 32;
+  std::mutex layout_mutex_;  // one layout change at a time; guards layout_
+  std::vector<MemSlot> layout_;
+  // The gate in front of KVM_RUN (enterGuest, closeGate, openGate).
+  std::mutex gate_mutex_;
+  std::condition_variable gate_cv_;
+  int in_guest_ = 0;
+  bool gate_closed_ = false;
 };
 
 }  // namespace
