@@ -35,7 +35,7 @@ export function setResumeAddress(context: CommandContext, vcpu: number, address?
   try {
     const regs = context.debugger.registers(vcpu);
     regs.rip = address;
-    context.debugger.vmm.setRegisters(vcpu, regs);
+    context.debugger.setRegisters(vcpu, regs);
     return true;
   } catch {
     return false;

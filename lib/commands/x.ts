@@ -17,7 +17,7 @@ export const x: Command<ReadMemoryRequest> = {
     if (allowed === 0) return prefix === '' ? 'OK' : 'b';
     const data = dbg.readMemory(session.generalVcpu, address, allowed);
     if (data.length === 0) return Errors.fault;
-    return Buffer.concat([Buffer.from(prefix, 'latin1'), escapeBinary(data)]);
+    return escapeBinary(data, prefix);
   },
 };
 

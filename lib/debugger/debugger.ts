@@ -4,7 +4,7 @@ import { Access } from '../vmm/vmm';
 import type { RegisterFile } from '../vmm/registers';
 import { BreakpointTable, INT3 } from './breakpoints';
 import { HardwareSlots, type InsertResult, type WatchKind } from './hw_slots';
-import { physicalRange, readVirtual, translateRange } from './guest_memory';
+import { physicalRange, readChunks, readVirtual, translateRange } from './guest_memory';
 
 /** A stop as the debugger reports it: the vCPU that stopped and why. */
 export interface Stop {
@@ -162,10 +162,13 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   private async resumeAfterStepOvers(actions: Map<number, ResumeAction>): Promise<void> {
     const epoch = this.epoch;
-    for (const [vcpu, action] of actions) {
+    const anyToStepOver = this.breakpoints.size > 0 || this.hardware.size > 0;
+    for (const [vcpu, action] of anyToStepOver ? actions : []) {
       if (this.vmm.vcpuState(vcpu) !== 'parked') continue;
-      const gpa = this.breakpointUnderRip(vcpu);
-      const slot = this.hardwareBreakpointUnderRip(vcpu);
+      // One register read serves both checks.
+      const regs = this.vmm.getRegisters(vcpu);
+      const gpa = this.breakpointAt(vcpu, regs.rip);
+      const slot = this.hardwareBreakpointAt(regs);
       if (gpa === undefined && slot === undefined) continue;
       const event = await this.stepOver(vcpu, gpa, slot);
       if (epoch !== this.epoch) return; // detached meanwhile
@@ -371,10 +374,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   /** Reads guest-virtual memory as vCPU `vcpu` sees it: the readable prefix, breakpoints hidden. */
   readMemory(vcpu: number, address: bigint, length: number): Buffer {
-    const parts = this.memoryChunks(vcpu, address, length).map((c) =>
-      this.breakpoints.hide(c.gpa, this.vmm.readPhysical(Number(c.gpa), c.length)),
+    return readChunks(this.vmm, this.memoryChunks(vcpu, address, length), (gpa, data) =>
+      this.breakpoints.hide(gpa, data),
     );
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
   /** Writes guest-virtual memory: all or nothing; false when any page is not writable RAM. */
@@ -416,17 +418,16 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     return this.vmm.vcpuState(vcpu) === 'running' ? 0n : this.vmm.getRegisters(vcpu).rip;
   }
 
-  /** The breakpoint (gpa) under a parked vCPU's rip, if one of ours is there. */
-  private breakpointUnderRip(vcpu: number): bigint | undefined {
+  /** The breakpoint (gpa) at a parked vCPU's rip, if one of ours is there. */
+  private breakpointAt(vcpu: number, rip: bigint): bigint | undefined {
     if (this.breakpoints.size === 0) return undefined;
-    const gpa = this.translate(vcpu, this.vmm.getRegisters(vcpu).rip);
+    const gpa = this.translate(vcpu, rip);
     return gpa !== undefined && this.breakpoints.has(gpa) ? gpa : undefined;
   }
 
   /** The execute debug slot at a parked vCPU's rip (a linear address: CS base + rip). */
-  private hardwareBreakpointUnderRip(vcpu: number): number | undefined {
+  private hardwareBreakpointAt(regs: RegisterFile): number | undefined {
     if (this.hardware.size === 0) return undefined;
-    const regs = this.vmm.getRegisters(vcpu);
     return this.hardware.execSlotAt((regs.cs.base + regs.rip) & 0xffffffffffffffffn);
   }
 
@@ -457,10 +458,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   /** Before the guest runs: what each emulated read watchpoint's bytes hold. */
   private snapshotEmulatedReads(): void {
+    const entries = this.hardware.entries().filter((e) => e.emulatedRead !== undefined);
+    if (entries.length === 0) return;
     const vcpu = this.vcpus().find((v) => this.vmm.vcpuState(v) === 'parked') ?? 0;
-    for (const entry of this.hardware.entries()) {
-      if (entry.emulatedRead === undefined) continue;
-      entry.emulatedRead.snapshot = this.readSnapshot(vcpu, entry.address, entry.length);
+    for (const entry of entries) {
+      entry.emulatedRead!.snapshot = this.readSnapshot(vcpu, entry.address, entry.length);
     }
   }
 

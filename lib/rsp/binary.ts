@@ -11,16 +11,16 @@ const ESCAPED = (() => {
   return table;
 })();
 
-export function escapeBinary(data: Uint8Array): Buffer {
+/**
+ * Escapes `data`, after `prefix` (ASCII, e.g. x's `b`) in the same buffer.
+ * One pass into a buffer sized for the worst case (every byte escaped).
+ */
+export function escapeBinary(data: Uint8Array, prefix = ''): Buffer {
   const length = data.length;
-  let extra = 0;
-  for (let i = 0; i < length; i++) extra += ESCAPED[data[i]!]!;
-  const out = Buffer.allocUnsafe(length + extra);
-  if (extra === 0) {
-    out.set(data);
-    return out;
-  }
-  let o = 0;
+  const lead = prefix.length;
+  const out = Buffer.allocUnsafe(lead + 2 * length);
+  if (lead > 0) out.write(prefix, 0, 'latin1');
+  let o = lead;
   for (let i = 0; i < length; i++) {
     const byte = data[i]!;
     if (ESCAPED[byte] === 1) {
@@ -30,7 +30,7 @@ export function escapeBinary(data: Uint8Array): Buffer {
       out[o++] = byte;
     }
   }
-  return out;
+  return out.subarray(0, o);
 }
 
 /** Undoes escapeBinary; undefined when the data ends inside an escape. */

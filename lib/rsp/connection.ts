@@ -44,6 +44,13 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
   private lastSent: Buffer | undefined;
   private nacks = 0;
   private closed = false;
+  /**
+   * `+`s owed for packets received: written with the next reply when it is
+   * ready in the same event-loop turn (one socket write), else on their own
+   * at the end of the turn (a reply that waits on the guest).
+   */
+  private acksOwed = 0;
+  private ackFlushQueued = false;
 
   constructor(
     private readonly stream: Duplex,
@@ -77,20 +84,28 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
    * and those the debugger still sends (its `+` for that OK) are ignored.
    */
   disableAcks(): void {
+    this.flushAcks();
     this.ackMode = false;
     this.lastSent = undefined;
   }
 
   send(payload: string | Buffer): void {
     if (this.closed) return;
-    const framed = framePacket(payload, { runLength: this.runLength });
+    // The `+`s owed go in front of the packet, in the same buffer and the same write.
+    const acks = this.acksOwed;
+    this.acksOwed = 0;
+    const out = framePacket(payload, { runLength: this.runLength, lead: acks });
+    const framed = acks === 0 ? out : out.subarray(acks);
     if (framed.length > this.maxPacket) {
       this.emit('warning', `reply of ${framed.length} bytes exceeds PacketSize ${this.maxPacket}`);
     }
     this.lastSent = this.ackMode ? framed : undefined;
     this.nacks = 0;
-    this.trace?.(`-> ${describe(payload)}`);
-    this.stream.write(framed);
+    if (this.trace !== undefined) {
+      for (let i = 0; i < acks; i++) this.trace('-> +');
+      this.trace(`-> ${describe(payload)}`);
+    }
+    this.stream.write(out);
   }
 
   /** Ends the stream; pending writes are flushed first. */
@@ -100,8 +115,30 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
 
   private ack(byte: '+' | '-'): void {
     if (!this.ackMode) return;
+    if (byte === '+') {
+      this.acksOwed++;
+      if (!this.ackFlushQueued) {
+        this.ackFlushQueued = true;
+        setImmediate(() => {
+          this.ackFlushQueued = false;
+          this.flushAcks();
+        });
+      }
+      return;
+    }
+    this.flushAcks();
     this.trace?.(`-> ${byte}`);
     this.stream.write(byte);
+  }
+
+  /** Writes the `+`s still owed (nothing else is ready to go with them). */
+  private flushAcks(): void {
+    const acks = this.acksOwed;
+    if (acks === 0) return;
+    this.acksOwed = 0;
+    if (this.closed) return;
+    for (let i = 0; i < acks; i++) this.trace?.('-> +');
+    this.stream.write('+'.repeat(acks));
   }
 
   private onData(chunk: Buffer): void {
@@ -165,6 +202,7 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
       return;
     }
     this.nacks++;
+    this.flushAcks();
     this.trace?.(`-> (retransmission ${this.nacks})`);
     this.stream.write(this.lastSent);
   }

@@ -1,9 +1,14 @@
 import { checksum } from './checksum';
-import { runLengthEncodeInPlace } from './run_length';
+import { runLengthEncodeWithChecksum } from './run_length';
 
 export interface FrameOptions {
   /** Run-length encode the data (replies only: gdb sends, and we expect, none). */
   runLength?: boolean;
+  /**
+   * `+` acks to put before the `$` in the same buffer (default 0): the
+   * connection's acks for the request travel with its reply in one write.
+   */
+  lead?: number;
 }
 
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
@@ -19,16 +24,26 @@ const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
  * a reply that exceeds it anyway. Encoding only ever shortens a reply.
  */
 export function framePacket(payload: string | Buffer, options: FrameOptions = {}): Buffer {
-  const length =
-    typeof payload === 'string' ? Buffer.byteLength(payload, 'latin1') : payload.length;
-  const out = Buffer.allocUnsafe(length + 4);
-  out[0] = 0x24;
-  if (typeof payload === 'string') out.write(payload, 1, 'latin1');
-  else payload.copy(out, 1);
-  const end = options.runLength === true ? runLengthEncodeInPlace(out, 1, length + 1) : length + 1;
-  const sum = checksum(out, 1, end);
+  const lead = options.lead ?? 0;
+  // latin1: one byte per character.
+  const length = payload.length;
+  const out = Buffer.allocUnsafe(lead + length + 4);
+  if (lead > 0) out.fill(0x2b, 0, lead);
+  const start = lead + 1;
+  out[lead] = 0x24;
+  if (typeof payload === 'string') out.write(payload, start, 'latin1');
+  else payload.copy(out, start);
+  let end = start + length;
+  let sum: number;
+  if (options.runLength === true) {
+    const encoded = runLengthEncodeWithChecksum(out, start, end);
+    end = encoded.end;
+    sum = encoded.sum;
+  } else {
+    sum = checksum(out, start, end);
+  }
   out[end] = 0x23;
   out[end + 1] = HEX_DIGITS[sum >> 4]!;
   out[end + 2] = HEX_DIGITS[sum & 0xf]!;
-  return end === length + 1 ? out : out.subarray(0, end + 3);
+  return end + 3 === out.length ? out : out.subarray(0, end + 3);
 }

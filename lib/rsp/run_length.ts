@@ -31,29 +31,58 @@ const DOLLAR_REPEATS = 0x24 - COUNT_BIAS;
  * writes never overtake reads); returns the new end.
  */
 export function runLengthEncodeInPlace(buffer: Buffer, start: number, end: number): number {
+  return runLengthEncodeWithChecksum(buffer, start, end).end;
+}
+
+/**
+ * As runLengthEncodeInPlace, and sums the encoded bytes on the way (the RSP
+ * checksum of what is sent): one pass over the reply instead of two.
+ */
+export function runLengthEncodeWithChecksum(
+  buffer: Buffer,
+  start: number,
+  end: number,
+): { end: number; sum: number } {
   let read = start;
   let write = start;
+  let sum = 0;
   while (read < end) {
     const byte = buffer[read]!;
     if (byte === ESCAPE) {
       buffer[write++] = byte;
+      sum += byte;
       read++;
-      if (read < end) buffer[write++] = buffer[read++]!;
+      if (read < end) {
+        const escaped = buffer[read++]!;
+        buffer[write++] = escaped;
+        sum += escaped;
+      }
       continue;
     }
-    let run = 1;
-    while (read + run < end && run <= MAX_REPEATS && buffer[read + run] === byte) run++;
-    if (run < MIN_RUN || byte === STAR) {
-      for (let i = 0; i < run; i++) buffer[write++] = byte;
-      read += run;
+    // Most bytes start no run: one look at the next three settles it.
+    if (
+      byte !== STAR &&
+      read + MIN_RUN <= end &&
+      buffer[read + 1] === byte &&
+      buffer[read + 2] === byte &&
+      buffer[read + 3] === byte
+    ) {
+      let run = MIN_RUN;
+      while (read + run < end && run <= MAX_REPEATS && buffer[read + run] === byte) run++;
+      let repeats = run - 1;
+      if (repeats === HASH_REPEATS || repeats === DOLLAR_REPEATS) repeats = HASH_REPEATS - 1;
+      buffer[write++] = byte;
+      buffer[write++] = STAR;
+      buffer[write++] = repeats + COUNT_BIAS;
+      sum += byte + STAR + repeats + COUNT_BIAS;
+      read += repeats + 1;
       continue;
     }
-    let repeats = run - 1;
-    if (repeats === HASH_REPEATS || repeats === DOLLAR_REPEATS) repeats = HASH_REPEATS - 1;
-    buffer[write++] = byte;
-    buffer[write++] = STAR;
-    buffer[write++] = repeats + COUNT_BIAS;
-    read += repeats + 1;
+    // Until the first run is encoded, the byte is already where it belongs.
+    if (write !== read) buffer[write] = byte;
+    write++;
+    read++;
+    sum += byte;
   }
-  return write;
+  return { end: write, sum: sum & 0xff };
 }

@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import { loadAddon, type AddonName, type NativeEvent, type NativeVmm } from './addon';
-import type { RegisterFile } from './registers';
+import {
+  CONTROL_NAMES,
+  GPR_NAMES,
+  SEGMENT_NAMES,
+  type RegisterFile,
+  type SegmentRegister,
+  type TableRegister,
+} from './registers';
 import {
   VmmError,
   type BackendName,
@@ -30,6 +37,76 @@ export const ADDON_OF_BACKEND: Record<BackendName, AddonName> = {
   bhyve: 'core',
 };
 
+/**
+ * The addon's optional fast register read (newer addons): the register file
+ * as one Buffer in REGISTER_LAYOUT, instead of an object graph built in C++.
+ */
+type WithRawRegisters = NativeVmm & { getRegistersRaw?(vcpu: number): Buffer };
+
+/**
+ * Byte offsets of native/vmm/register_convert.cc's registersToBuffer
+ * (little-endian): change both together.
+ */
+export const REGISTER_LAYOUT = {
+  bytes: 848,
+  gprs: 0,
+  /** CONTROL_NAMES, in order. */
+  controls: 128,
+  /** Eight of 24 bytes: base u64, limit u32, access u32, selector u32. */
+  segments: 248,
+  gdtr: 440,
+  idtr: 456,
+  fpu: 472,
+  st: 512,
+  xmm: 592,
+} as const;
+
+/**
+ * A RegisterFile over `raw` (REGISTER_LAYOUT): the x87/SSE registers are
+ * views of it, so the caller owns `raw` from then on.
+ */
+export function decodeRegisterBuffer(raw: Buffer): RegisterFile {
+  const L = REGISTER_LAYOUT;
+  const regs: Record<string, unknown> = {};
+  for (let i = 0; i < GPR_NAMES.length; i++) {
+    regs[GPR_NAMES[i]!] = raw.readBigUInt64LE(L.gprs + 8 * i);
+  }
+  for (let i = 0; i < CONTROL_NAMES.length; i++) {
+    regs[CONTROL_NAMES[i]!] = raw.readBigUInt64LE(L.controls + 8 * i);
+  }
+  for (let i = 0; i < SEGMENT_NAMES.length; i++) {
+    const at = L.segments + 24 * i;
+    const segment: SegmentRegister = {
+      selector: raw.readUInt32LE(at + 16),
+      base: raw.readBigUInt64LE(at),
+      limit: raw.readUInt32LE(at + 8),
+      access: raw.readUInt32LE(at + 12),
+    };
+    regs[SEGMENT_NAMES[i]!] = segment;
+  }
+  const table = (at: number): TableRegister => ({
+    base: raw.readBigUInt64LE(at),
+    limit: raw.readUInt32LE(at + 8),
+  });
+  regs.gdtr = table(L.gdtr);
+  regs.idtr = table(L.idtr);
+  const f = L.fpu;
+  regs.fpu = {
+    fcw: raw.readUInt16LE(f),
+    fsw: raw.readUInt16LE(f + 2),
+    ftw: raw.readUInt16LE(f + 4),
+    fop: raw.readUInt16LE(f + 6),
+    fcs: raw.readUInt16LE(f + 8),
+    fds: raw.readUInt16LE(f + 10),
+    fip: raw.readBigUInt64LE(f + 16),
+    fdp: raw.readBigUInt64LE(f + 24),
+    mxcsr: raw.readUInt32LE(f + 32),
+    st: Array.from({ length: 8 }, (_, i) => raw.subarray(L.st + 10 * i, L.st + 10 * i + 10)),
+    xmm: Array.from({ length: 16 }, (_, i) => raw.subarray(L.xmm + 16 * i, L.xmm + 16 * i + 16)),
+  };
+  return regs as RegisterFile;
+}
+
 /** Runs a native call, turning its errno-coded errors into VmmError. */
 function guard<T>(call: () => T): T {
   try {
@@ -52,6 +129,15 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   // declare: no property at all (`'hwBreakpoints' in vmm`) unless the backend has the slots.
   declare readonly hwBreakpoints?: DebugSlots;
   declare readonly watchpoints?: DebugSlots;
+  /**
+   * Each parked vCPU's registers as last read (REGISTER_LAYOUT), so that the
+   * g, p and breakpoint checks of one stop cost one native read. A parked
+   * vCPU changes only through this object: the entry goes on resume,
+   * setRegisters, injectException, debug-slot changes and start-up events.
+   */
+  private readonly registerCache = new Map<number, Buffer>();
+  /** Guest RAM is laid out once, when the VM is created. */
+  private regions: MemoryRegion[] | undefined;
 
   constructor(
     readonly backend: BackendName,
@@ -84,7 +170,8 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return {
       count: slots,
       kinds: kinds as DebugSlotKind[],
-      set(vcpu: number, list: readonly (DebugSlot | undefined)[]): void {
+      set: (vcpu: number, list: readonly (DebugSlot | undefined)[]): void => {
+        this.registerCache.delete(vcpu); // dr0-dr3, dr7
         guard(() =>
           native.setDebugSlots(
             vcpu,
@@ -98,6 +185,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   private dispatch(event: NativeEvent): void {
     switch (event.type) {
       case 'stop': {
+        this.registerCache.delete(event.vcpu);
         const stop: StopEvent = {
           vcpu: event.vcpu,
           reason: event.reason as StopReason,
@@ -111,6 +199,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
         break;
       }
       case 'started':
+        this.registerCache.delete(event.vcpu);
         this.emit('started', event.vcpu);
         break;
       case 'console':
@@ -127,7 +216,8 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   memoryRegions(): MemoryRegion[] {
-    return this.native.memoryRegions();
+    this.regions ??= this.native.memoryRegions();
+    return this.regions.map((r) => ({ ...r }));
   }
 
   readPhysical(gpa: number, length: number): Buffer {
@@ -139,10 +229,22 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   getRegisters(vcpu: number): RegisterFile {
-    return guard(() => this.native.getRegisters(vcpu));
+    const native = this.native as WithRawRegisters;
+    if (typeof native.getRegistersRaw !== 'function') {
+      return guard(() => this.native.getRegisters(vcpu));
+    }
+    let raw = this.registerCache.get(vcpu);
+    if (raw === undefined) {
+      raw = guard(() => native.getRegistersRaw!(vcpu));
+      // Only a parked vCPU stays as read: one waiting for SIPI may start by itself.
+      if (this.vcpuState(vcpu) === 'parked') this.registerCache.set(vcpu, raw);
+    }
+    // The caller owns what it gets (G and P edit it): a copy of the cached bytes.
+    return decodeRegisterBuffer(Buffer.from(raw));
   }
 
   setRegisters(vcpu: number, registers: RegisterFile): void {
+    this.registerCache.delete(vcpu);
     guard(() => this.native.setRegisters(vcpu, registers));
   }
 
@@ -155,6 +257,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   injectException(vcpu: number, vector: number, errorCode?: number): void {
+    this.registerCache.delete(vcpu);
     guard(() =>
       errorCode === undefined
         ? this.native.injectException(vcpu, vector)
@@ -163,11 +266,13 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   start(): void {
+    this.registerCache.clear();
     guard(() => this.native.start());
   }
 
   resume(vcpu: number, options: ResumeOptions = {}): void {
     const native = { step: options.step ?? false, maskInterrupts: options.maskInterrupts ?? false };
+    this.registerCache.delete(vcpu);
     guard(() => this.native.resume(vcpu, native));
   }
 
@@ -185,6 +290,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   destroy(): void {
+    this.registerCache.clear();
     this.native.destroy();
   }
 }

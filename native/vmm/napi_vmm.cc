@@ -151,6 +151,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
                            InstanceMethod<&VmmObject::readMemory>("readMemory"),
                            InstanceMethod<&VmmObject::writeMemory>("writeMemory"),
                            InstanceMethod<&VmmObject::getRegisters>("getRegisters"),
+                           InstanceMethod<&VmmObject::getRegistersRaw>("getRegistersRaw"),
                            InstanceMethod<&VmmObject::setRegisters>("setRegisters"),
                            InstanceMethod<&VmmObject::gla2gpa>("gla2gpa"),
                            InstanceMethod<&VmmObject::setBreakpointExits>("setBreakpointExits"),
@@ -295,6 +296,19 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
       throw toJsError(info.Env(), error);
     }
     return registersToJs(info.Env(), regs);
+  }
+
+  // As getRegisters, as one Buffer (register_convert.h's layout): the fast path.
+  Napi::Value getRegistersRaw(const Napi::CallbackInfo& info) {
+    int vcpu = vcpuArg(info, 0);
+    requireStopped(info.Env(), vcpu);
+    RegisterFile regs;
+    try {
+      machine_->vmm().getRegisters(vcpu, &regs);
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return registersToBuffer(info.Env(), regs);
   }
 
   Napi::Value setRegisters(const Napi::CallbackInfo& info) {

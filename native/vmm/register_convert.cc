@@ -89,7 +89,63 @@ void copyBytes(const Napi::Object& array_owner, const char* name, uint32_t index
   std::memcpy(out, value.As<Napi::Buffer<uint8_t>>().Data(), len);
 }
 
+// Little-endian stores at a byte offset, whatever the host's byte order.
+class LeWriter {
+ public:
+  explicit LeWriter(uint8_t* out) : out_(out) {}
+  void put(size_t offset, uint64_t value, int bytes) {
+    for (int i = 0; i < bytes; i++) out_[offset + i] = static_cast<uint8_t>(value >> (8 * i));
+  }
+  void copy(size_t offset, const uint8_t* data, size_t len) {
+    std::memcpy(out_ + offset, data, len);
+  }
+
+ private:
+  uint8_t* out_;
+};
+
 }  // namespace
+
+Napi::Buffer<uint8_t> registersToBuffer(Napi::Env env, const RegisterFile& regs) {
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, kRegisterBufferBytes);
+  std::memset(buffer.Data(), 0, kRegisterBufferBytes);
+  LeWriter w(buffer.Data());
+  // 0: sixteen GPRs; 128: the control and debug registers in the order of
+  // lib/vmm/registers.ts CONTROL_NAMES.
+  for (int i = 0; i < kGprCount; i++) w.put(8 * i, regs.gpr[i], 8);
+  const uint64_t controls[] = {
+      regs.rip,  regs.rflags,         regs.cr0,   regs.cr2,   regs.cr3,   regs.cr4,   regs.cr8,
+      regs.efer, regs.kernel_gs_base, regs.dr[0], regs.dr[1], regs.dr[2], regs.dr[3], regs.dr6,
+      regs.dr7};
+  for (size_t i = 0; i < 15; i++) w.put(128 + 8 * i, controls[i], 8);
+  // 248: eight segments of 24 bytes: base, limit, access, selector, padding.
+  for (int i = 0; i < kSegCount; i++) {
+    size_t at = 248 + 24 * static_cast<size_t>(i);
+    w.put(at, regs.seg[i].base, 8);
+    w.put(at + 8, regs.seg[i].limit, 4);
+    w.put(at + 12, regs.seg[i].access, 4);
+    w.put(at + 16, regs.seg[i].selector, 4);
+  }
+  // 440: gdtr, idtr: base, limit, padding.
+  w.put(440, regs.gdtr.base, 8);
+  w.put(448, regs.gdtr.limit, 4);
+  w.put(456, regs.idtr.base, 8);
+  w.put(464, regs.idtr.limit, 4);
+  // 472: x87/SSE.
+  const FpuState& f = regs.fpu;
+  w.put(472, f.fcw, 2);
+  w.put(474, f.fsw, 2);
+  w.put(476, f.ftw, 2);
+  w.put(478, f.fop, 2);
+  w.put(480, f.fcs, 2);
+  w.put(482, f.fds, 2);
+  w.put(488, f.fip, 8);
+  w.put(496, f.fdp, 8);
+  w.put(504, f.mxcsr, 4);
+  for (int i = 0; i < 8; i++) w.copy(512 + 10 * static_cast<size_t>(i), f.st[i], 10);
+  for (int i = 0; i < 16; i++) w.copy(592 + 16 * static_cast<size_t>(i), f.xmm[i], 16);
+  return buffer;
+}
 
 Napi::Object registersToJs(Napi::Env env, const RegisterFile& regs) {
   Napi::Object out = Napi::Object::New(env);

@@ -1,10 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { NativeVmm } from '../../lib/vmm/addon';
+import { decodeRegisterBuffer } from '../../lib/vmm/native_vmm';
 import type { RegisterFile } from '../../lib/vmm/registers';
 import { VmmError } from '../../lib/vmm/vmm';
 import { bootKernel, type BootedGuest } from '../support/emu_guest';
 import { symbol } from '../support/kernels';
 
 // The Vmm seam on the emu backend: what the debugger above it relies on.
+
+type RawRead = { getRegistersRaw(vcpu: number): Buffer };
 
 let guest: BootedGuest | undefined;
 afterEach(() => {
@@ -81,6 +85,35 @@ describe('registers', () => {
 
     guest.vmm.setRegisters(0, regs);
     expect(guest.vmm.getRegisters(0)).toEqual(regs);
+  });
+
+  it('read the same through the one-Buffer fast path as through the object path', () => {
+    guest = bootKernel('up', { run: false });
+    const regs = guest.vmm.getRegisters(0);
+    regs.r15 = 0xfedcba9876543210n;
+    regs.dr7 = 0x400n;
+    regs.tr = { selector: 0x40, base: 0x123000n, limit: 0x67, access: 0x8b };
+    regs.idtr = { base: 0x8000n, limit: 0xfff };
+    regs.fpu.fip = 0x1122334455n;
+    regs.fpu.st[7] = Buffer.from('0102030405060708090a', 'hex');
+    regs.fpu.xmm[15] = Buffer.alloc(16, 0x5a);
+    guest.vmm.setRegisters(0, regs);
+    const native = (guest.vmm as unknown as { native: NativeVmm & RawRead }).native;
+    expect(decodeRegisterBuffer(native.getRegistersRaw(0))).toEqual(native.getRegisters(0));
+    expect(guest.vmm.getRegisters(0)).toEqual(regs);
+  });
+
+  it('belong to the caller: editing a read changes nothing until setRegisters', () => {
+    guest = bootKernel('up', { run: false });
+    const first = guest.vmm.getRegisters(0);
+    const rip = first.rip;
+    first.rip = 0x1234n;
+    first.fpu.xmm[0]!.fill(0xee);
+    const again = guest.vmm.getRegisters(0);
+    expect(again.rip).toBe(rip);
+    expect(again.fpu.xmm[0]!.includes(0xee)).toBe(false);
+    guest.vmm.setRegisters(0, first);
+    expect(guest.vmm.getRegisters(0).rip).toBe(0x1234n);
   });
 
   it('are refused while the vCPU runs (EBUSY), and the guest goes on', async () => {

@@ -22,6 +22,11 @@ class FakeStream extends EventEmitter {
   }
 }
 
+/** Resolves after the current event-loop turn (when a deferred + goes out on its own). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 function open(options: RspConnectionOptions = {}, maxPacket = 4096) {
   const stream = new FakeStream();
   const connection = new RspConnection(stream as unknown as Duplex, maxPacket, options);
@@ -35,11 +40,47 @@ function open(options: RspConnectionOptions = {}, maxPacket = 4096) {
 }
 
 describe('RspConnection', () => {
-  it('acks a good packet with + and hands it on', () => {
+  it('acks a good packet with + and hands it on', async () => {
     const { stream, packets } = open();
     stream.feed('$?#3f');
-    expect(stream.take()).toBe('+');
     expect(packets).toEqual(['?']);
+    await nextTurn();
+    expect(stream.take()).toBe('+');
+  });
+
+  it('sends the + and a reply ready in the same turn as one write, + first', async () => {
+    const { stream, connection } = open();
+    stream.feed('$qC#b4');
+    await Promise.resolve(); // a handler that answers from a microtask
+    connection.send('QC01');
+    expect(stream.written.map((b) => b.toString('latin1'))).toEqual([
+      '+' + framePacket('QC01').toString('latin1'),
+    ]);
+    await nextTurn();
+    expect(stream.written).toHaveLength(1);
+  });
+
+  it('sends the + on its own by the end of the turn when the reply waits (c, s)', async () => {
+    const { stream, connection } = open();
+    stream.feed('$c#63');
+    await nextTurn();
+    expect(stream.take()).toBe('+');
+    connection.send('T05thread:01;');
+    expect(stream.take()).toBe(framePacket('T05thread:01;').toString('latin1'));
+  });
+
+  it('acks each packet of one chunk, before any reply', () => {
+    const { stream, connection, packets } = open();
+    stream.feed('$qC#b4$?#3f');
+    expect(packets).toEqual(['qC', '?']);
+    connection.send('QC01');
+    expect(stream.take()).toBe('++' + framePacket('QC01').toString('latin1'));
+  });
+
+  it('writes an owed + before a -', () => {
+    const { stream } = open();
+    stream.feed('$?#3f$?#00');
+    expect(stream.take()).toBe('+-');
   });
 
   it('nacks a bad checksum with -, logs it, and hands nothing on', () => {
@@ -101,10 +142,9 @@ describe('RspConnection', () => {
     it('sends no + or -, and ignores the + and - the debugger still sends', () => {
       const { stream, connection, packets } = open();
       stream.feed('$QStartNoAckMode#b0');
-      expect(stream.take()).toBe('+');
       connection.send('OK');
       connection.disableAcks();
-      stream.take();
+      expect(stream.take()).toBe('+$OK#9a');
       // gdb acks the OK itself; then nothing is acked either way.
       stream.feed('+');
       stream.feed('$?#3f');
