@@ -14,9 +14,17 @@ export interface FrameOptions {
 const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
 
 /**
+ * Replies longer than this are not run-length encoded: they are bulk memory
+ * (m, x), where encoding costs more time than the bytes it saves on a local
+ * link (measured: 400 us against 170 us to frame a 128 KiB m reply).
+ */
+export const RUN_LENGTH_MAX_PAYLOAD = 16 * 1024;
+
+/**
  * Frames a payload as `$payload#xx` in one buffer. The payload must already be
  * escaped (binary data through escapeBinary). With runLength the data is
- * encoded in place and the checksum covers the encoded bytes, as sent.
+ * encoded in place (up to RUN_LENGTH_MAX_PAYLOAD bytes) and the checksum
+ * covers the encoded bytes, as sent.
  *
  * Lengths are not checked here: the commands bound their replies from
  * session.packetSize (PacketSize counts `$`, `#` and the checksum, as gdb
@@ -35,7 +43,7 @@ export function framePacket(payload: string | Buffer, options: FrameOptions = {}
   else payload.copy(out, start);
   let end = start + length;
   let sum: number;
-  if (options.runLength === true) {
+  if (options.runLength === true && length <= RUN_LENGTH_MAX_PAYLOAD) {
     const encoded = runLengthEncodeWithChecksum(out, start, end);
     end = encoded.end;
     sum = encoded.sum;

@@ -1,16 +1,12 @@
-import { dispatch } from '../../../lib/commands/dispatch';
-import type { Session } from '../../../lib/commands/types';
-import { Debugger } from '../../../lib/debugger/debugger';
 import { MockVmm } from '../../../lib/vmm/mock_vmm';
+import { commandContext, sendText } from './harness';
 
 function setup() {
   const vmm = new MockVmm({ memoryBytes: 0x4000 });
   vmm.ram.fill(0x90);
-  const dbg = new Debugger(vmm);
-  const session: Session = { generalVcpu: 0, continueVcpu: -1, packetSize: 0x1000 };
-  const send = async (packet: string) =>
-    (await dispatch({ debugger: dbg, session }, Buffer.from(packet, 'latin1'))).reply;
-  return { vmm, dbg, send };
+  const context = commandContext(vmm, { packetSize: 0x1000 });
+  const send = (packet: string) => sendText(context, packet);
+  return { vmm, dbg: context.debugger, send };
 }
 
 describe('Z0 / z0', () => {

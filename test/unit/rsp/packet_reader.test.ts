@@ -1,6 +1,6 @@
 import { checksum } from '../../../lib/rsp/checksum';
 import { PacketReader } from '../../../lib/rsp/packet_reader';
-import { framePacket } from '../../../lib/rsp/packet_writer';
+import { framePacket, RUN_LENGTH_MAX_PAYLOAD } from '../../../lib/rsp/packet_writer';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 
@@ -200,5 +200,32 @@ describe('framePacket', () => {
   it('takes Buffers and strings alike, bytes above 0x7f included', () => {
     const body = Buffer.from([0x62, 0xff, 0x80, 0x00]);
     expect(framePacket(body)).toEqual(framePacket(body.toString('latin1')));
+  });
+});
+
+describe('checksum', () => {
+  it('agrees with a byte-by-byte sum at every alignment and length', () => {
+    const data = Buffer.alloc(5000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 131 + 7) & 0xff;
+    for (const start of [0, 1, 2, 3, 5]) {
+      for (const end of [start, start + 3, start + 255, start + 256, 1027, 4099, 5000]) {
+        let sum = 0;
+        for (let i = start; i < end; i++) sum += data[i]!;
+        expect(checksum(data, start, end)).toBe(sum & 0xff);
+      }
+    }
+    const ones = Buffer.alloc(70000, 0xff);
+    expect(checksum(ones)).toBe((70000 * 0xff) & 0xff);
+  });
+});
+
+describe('run-length encoding of replies', () => {
+  it('encodes small replies and leaves bulk replies plain', () => {
+    const small = framePacket('0'.repeat(64), { runLength: true }).toString('latin1');
+    expect(small.length).toBeLessThan(20);
+    const bulk = '0'.repeat(RUN_LENGTH_MAX_PAYLOAD + 2);
+    expect(framePacket(bulk, { runLength: true }).toString('latin1')).toBe(
+      framePacket(bulk).toString('latin1'),
+    );
   });
 });
