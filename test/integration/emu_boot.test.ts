@@ -1,15 +1,11 @@
 import { bootKernel, type BootedGuest } from '../support/emu_guest';
+import { BOOT_LINES } from '../support/kernels';
 
 describe('emu backend boots each test kernel to its COM1 line', () => {
   let guest: BootedGuest | undefined;
   afterEach(() => guest?.destroy());
 
-  it.each([
-    ['up', /vmm-gdbstub test kernel: up ok\n/],
-    ['higher', /vmm-gdbstub test kernel: higher ok\n/],
-    ['timer', /vmm-gdbstub test kernel: timer ok\n/],
-    ['elf64', /vmm-gdbstub test kernel: elf64 ok\n/],
-  ] as const)('%s', async (name, line) => {
+  it.each(BOOT_LINES)('%s', async (name, line) => {
     guest = bootKernel(name);
     await guest.waitForConsole(line);
     expect(guest.console()).not.toMatch(/exception|bad multiboot magic/);

@@ -3,9 +3,9 @@ import type { RegisterFile } from '../../lib/vmm/registers';
 import { VmmError } from '../../lib/vmm/vmm';
 import { kvmAvailability } from '../support/backends';
 import { bootKernel, type BootedGuest } from '../support/emu_guest';
-import { symbol } from '../support/kernels';
+import { BOOT_LINES, disassemble, symbol } from '../support/kernels';
 import { bootImage, tripleFaultImage, type ImageGuest } from '../support/guest_images';
-import { disassemble } from '../support/kernels';
+import { pause, readU64, runTo, scribbleRegisters, step } from '../support/seam';
 
 // The Vmm seam on the kvm backend, as test/integration/emu_vmm.test.ts checks
 // it on emu. Runs where /dev/kvm opens and the core addon carries kvm;
@@ -34,45 +34,8 @@ function boot(...args: Parameters<typeof bootKernel>): BootedGuest {
   return guest;
 }
 
-async function pause(g: BootedGuest, vcpu = 0): Promise<void> {
-  const stopped = g.nextStop();
-  expect(g.vmm.pause(vcpu)).toBe(true);
-  await expect(stopped).resolves.toMatchObject({ vcpu, reason: 'paused' });
-}
-
-async function step(g: BootedGuest, maskInterrupts = true): Promise<bigint> {
-  const stopped = g.nextStop();
-  g.vmm.resume(0, { step: true, maskInterrupts });
-  const stop = await stopped;
-  expect(stop.reason).toBe('step');
-  expect(g.vmm.getRegisters(0).rip).toBe(stop.rip);
-  return stop.rip;
-}
-
-/** Runs vCPU 0 to an int3 planted at `address` (identity-mapped), then removes it. */
-async function runTo(g: BootedGuest, address: bigint): Promise<void> {
-  const gpa = Number(address);
-  const original = g.vmm.readPhysical(gpa, 1);
-  g.vmm.writePhysical(gpa, Buffer.from([0xcc]));
-  g.vmm.setBreakpointExits(true);
-  const stopped = g.nextStop(BOOT_MS);
-  g.vmm.resume(0);
-  const stop = await stopped;
-  g.vmm.writePhysical(gpa, original);
-  expect(stop).toMatchObject({ vcpu: 0, reason: 'breakpoint', rip: address });
-}
-
-function readU64(g: BootedGuest, address: bigint): bigint {
-  return g.vmm.readPhysical(Number(address), 8).readBigUInt64LE();
-}
-
 describeKvm('kvm backend boots each test kernel to its COM1 line', () => {
-  it.each([
-    ['up', /vmm-gdbstub test kernel: up ok\n/],
-    ['higher', /vmm-gdbstub test kernel: higher ok\n/],
-    ['timer', /vmm-gdbstub test kernel: timer ok\n/],
-    ['elf64', /vmm-gdbstub test kernel: elf64 ok\n/],
-  ] as const)('%s', async (name, line) => {
+  it.each(BOOT_LINES)('%s', async (name, line) => {
     const g = boot(name);
     await g.waitForConsole(line, BOOT_MS);
     expect(g.console()).not.toMatch(/exception|bad multiboot magic/);
@@ -105,40 +68,11 @@ describeKvm('registers', () => {
   it('round-trip every register class', () => {
     const g = boot('up', { run: false });
     const regs: RegisterFile = g.vmm.getRegisters(0);
-    const names = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp'] as const;
-    names.forEach((name, i) => (regs[name] = 0x1111111111111111n * BigInt(i + 1)));
-    regs.r8 = 0x8000000000000008n;
-    regs.r15 = 0xfedcba9876543210n;
-    regs.rip = 0x101234n;
-    regs.rflags = 0x246n;
-    regs.cr0 = 0x80010033n;
-    regs.cr2 = 0xdeadbeef000n;
-    regs.cr3 = 0x5000n;
-    regs.cr4 = 0x6a0n;
-    regs.cr8 = 5n;
-    regs.efer = 0xd01n;
-    regs.kernelGsBase = 0xffff800000001000n;
-    regs.dr0 = 0x100000n;
-    regs.dr1 = 0x200000n;
-    regs.dr2 = 0x300000n;
-    regs.dr3 = 0x400000n;
-    regs.dr6 = 0xffff0ff1n;
-    regs.dr7 = 0x400n;
-    regs.cs = { selector: 0x08, base: 0n, limit: 0xffffffff, access: 0xa09b };
-    regs.fs = { selector: 0x2b, base: 0x7f0012345000n, limit: 0xfffff, access: 0xc0f3 };
-    regs.gs = { selector: 0x10, base: 0xffff888000000000n, limit: 0xffffffff, access: 0xc093 };
-    regs.tr = { selector: 0x40, base: 0x123000n, limit: 0x67, access: 0x8b };
-    regs.gdtr = { base: 0x7000n, limit: 0x3f };
-    regs.idtr = { base: 0x8000n, limit: 0xfff };
-    regs.fpu.fcw = 0x27f;
+    scribbleRegisters(regs);
     regs.fpu.fsw = 0;
-    regs.fpu.mxcsr = 0x1fa0;
-    regs.fpu.st[0] = Buffer.from('00000000000000803fff', 'hex'); // 1.0
     // KVM keeps FXSAVE's abridged tags; the full word follows from the
     // contents: ST0 (physical register 0 with TOP = 0) valid, the rest empty.
     regs.fpu.ftw = 0xfffc;
-    regs.fpu.xmm[0] = Buffer.from('00112233445566778899aabbccddeeff', 'hex');
-    regs.fpu.xmm[15] = Buffer.alloc(16, 0x5a);
 
     g.vmm.setRegisters(0, regs);
     expect(g.vmm.getRegisters(0)).toEqual(regs);
@@ -220,19 +154,19 @@ describeKvm('run control', () => {
     await g.waitForConsole(/up ok/, BOOT_MS);
     await pause(g);
     const addNumbers = symbol('up', 'add_numbers');
-    await runTo(g, addNumbers);
+    await runTo(g, addNumbers, BOOT_MS);
     expect(g.vmm.getRegisters(0).rip).toBe(addNumbers);
     // Twice: the backend's state after a breakpoint lets the guest go on.
     g.vmm.resume(0, { step: true, maskInterrupts: true });
     await g.nextStop();
-    await runTo(g, addNumbers);
+    await runTo(g, addNumbers, BOOT_MS);
   });
 
   it('a step runs exactly one instruction: a call, a ret, a jmp', async () => {
     const g = boot('up');
     await g.waitForConsole(/up ok/, BOOT_MS);
     await pause(g);
-    await runTo(g, symbol('up', 'step_call'));
+    await runTo(g, symbol('up', 'step_call'), BOOT_MS);
     const rsp = g.vmm.getRegisters(0).rsp;
     expect(await step(g)).toBe(symbol('up', 'step_leaf'));
     expect(g.vmm.getRegisters(0).rsp).toBe(rsp - 8n);
@@ -245,7 +179,7 @@ describeKvm('run control', () => {
     const g = boot('up');
     await g.waitForConsole(/up ok/, BOOT_MS);
     await pause(g);
-    await runTo(g, symbol('up', 'copy_bytes'));
+    await runTo(g, symbol('up', 'copy_bytes'), BOOT_MS);
     const repMovsb = await step(g); // past mov %rdx,%rcx
     expect(g.vmm.readPhysical(Number(repMovsb), 2)).toEqual(Buffer.from([0xf3, 0xa4]));
     const before = g.vmm.getRegisters(0);
@@ -269,11 +203,11 @@ describeKvm('run control', () => {
     // Make the kernel print: it prints test_var whenever it changes.
     g.vmm.writePhysical(Number(symbol('up', 'test_var')), Buffer.from('2a00000000000000', 'hex'));
 
-    await runTo(g, inAt);
+    await runTo(g, inAt, BOOT_MS);
     expect(await step(g)).toBe(inAt + 1n); // in (%dx),%al
     expect(g.vmm.getRegisters(0).rax & 0xffn).toBe(0x60n); // LSR: transmitter empty
 
-    await runTo(g, outAt);
+    await runTo(g, outAt, BOOT_MS);
     const before = g.vmm.getRegisters(0);
     expect(await step(g)).toBe(afterOut.address); // the out
     expect(g.vmm.getRegisters(0).rax).toBe(before.rax);
@@ -329,7 +263,7 @@ describeKvm('stepping with a timer interrupt pending', () => {
     await pause(g);
     const handler = symbol('timer', 'timer_handler');
     const inLoop = [symbol('timer', 'main_loop'), symbol('timer', 'main_loop_jmp')];
-    await runTo(g, inLoop[0]!);
+    await runTo(g, inLoop[0]!, BOOT_MS);
     let rip = g.vmm.getRegisters(0).rip;
     for (let i = 0; i < 20; i++) {
       await sleep(3);

@@ -57,3 +57,11 @@ export function disassemble(kernel: KernelName, fn: string): Instruction[] {
   }
   return instructions;
 }
+
+/** The line each uniprocessor test kernel prints on COM1 once it is up. */
+export const BOOT_LINES = [
+  ['up', /vmm-gdbstub test kernel: up ok\n/],
+  ['higher', /vmm-gdbstub test kernel: higher ok\n/],
+  ['timer', /vmm-gdbstub test kernel: timer ok\n/],
+  ['elf64', /vmm-gdbstub test kernel: elf64 ok\n/],
+] as const;
