@@ -19,6 +19,9 @@ const describeKvm = kvm.usable ? describe : describe.skip;
 // boots are slow there, so waits are generous. Nothing here asserts timing.
 const BOOT_MS = 60000;
 jest.setTimeout(120000);
+// PVM's speed follows the host's load (guest code is emulated there), and a
+// test kernel's own waits are spin loops: one retry, its failure printed.
+jest.retryTimes(1, { logErrorsBeforeRetry: true });
 
 let guest: BootedGuest | undefined;
 let imageGuest: ImageGuest | undefined;
