@@ -261,6 +261,22 @@ class BhyveVmm : public Vmm {
 #endif
 
   void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) override {
+#if !defined(VMM_FAKE_VMM)
+    // VT-x delivers #BP as a software exception: the return address it pushes
+    // is RIP plus the VM-entry instruction length, which must not be 0. So
+    // RIP goes back onto the one-byte int3 the caller stepped past, with
+    // length 1 (as bhyve's own gdb stub does).
+    constexpr int kVectorBreakpoint = 3;
+    if (vector == kVectorBreakpoint) {
+      struct vcpu* v = vcpus_[vcpu];
+      uint64_t rip = 0;
+      if (vm_get_register(v, VM_REG_GUEST_RIP, &rip) != 0 ||
+          vm_set_register(v, VM_REG_GUEST_RIP, rip - 1) != 0 ||
+          vm_set_register(v, VM_REG_GUEST_ENTRY_INST_LENGTH, 1) != 0) {
+        fail("vm_set_register", vcpu);
+      }
+    }
+#endif
     // restart_instruction 0: the exception is taken at the RIP set now.
     if (vm_inject_exception(vcpus_[vcpu], vector, has_error_code ? 1 : 0, error_code, 0) != 0) {
       fail("vm_inject_exception", vcpu);
