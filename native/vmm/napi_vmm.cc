@@ -286,7 +286,8 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     }
   }
 
-  Napi::Value getRegisters(const Napi::CallbackInfo& info) {
+  // The registers of the vCPU named by the first argument, which must not be running.
+  RegisterFile readRegisters(const Napi::CallbackInfo& info) {
     int vcpu = vcpuArg(info, 0);
     requireStopped(info.Env(), vcpu);
     RegisterFile regs;
@@ -295,20 +296,16 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     } catch (const VmmError& error) {
       throw toJsError(info.Env(), error);
     }
-    return registersToJs(info.Env(), regs);
+    return regs;
+  }
+
+  Napi::Value getRegisters(const Napi::CallbackInfo& info) {
+    return registersToJs(info.Env(), readRegisters(info));
   }
 
   // As getRegisters, as one Buffer (register_convert.h's layout): the fast path.
   Napi::Value getRegistersRaw(const Napi::CallbackInfo& info) {
-    int vcpu = vcpuArg(info, 0);
-    requireStopped(info.Env(), vcpu);
-    RegisterFile regs;
-    try {
-      machine_->vmm().getRegisters(vcpu, &regs);
-    } catch (const VmmError& error) {
-      throw toJsError(info.Env(), error);
-    }
-    return registersToBuffer(info.Env(), regs);
+    return registersToBuffer(info.Env(), readRegisters(info));
   }
 
   Napi::Value setRegisters(const Napi::CallbackInfo& info) {
