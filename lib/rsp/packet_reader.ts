@@ -93,44 +93,37 @@ export class PacketReader {
           }
           break;
         case 'sum1':
+        case 'sum2':
           // A `$` for a checksum digit: the packet was cut; like junk, it gets no `-`
           // (which the debugger would take as refusing the packet it is sending now).
           if (byte === DOLLAR) {
             this.begin();
-            break;
-          }
-          if (byte === CTRL_C && this.interruptInBody) {
+          } else if (byte === CTRL_C && this.interruptInBody) {
             out.push(this.abandon());
-            break;
+          } else if (this.state === 'sum1') {
+            this.sumHigh = HEX_VALUE[byte]!;
+            this.state = 'sum2';
+          } else {
+            this.endPacket(byte, out);
           }
-          this.sumHigh = HEX_VALUE[byte]!;
-          this.state = 'sum2';
           break;
-        case 'sum2': {
-          if (byte === DOLLAR) {
-            this.begin();
-            break;
-          }
-          if (byte === CTRL_C && this.interruptInBody) {
-            out.push(this.abandon());
-            break;
-          }
-          this.state = 'idle';
-          const low = HEX_VALUE[byte]!;
-          if (this.oversized > 0) {
-            out.push({ kind: 'oversized', length: this.oversized });
-            break;
-          }
-          // A copy: the receive buffer is reused and packets may wait in a queue.
-          const payload = Buffer.from(this.buffer.subarray(0, this.length));
-          const ok =
-            this.sumHigh >= 0 && low >= 0 && ((this.sumHigh << 4) | low) === checksum(payload);
-          out.push(ok ? { kind: 'packet', payload } : { kind: 'bad-checksum', payload });
-          break;
-        }
       }
     }
     return out;
+  }
+
+  /** The second checksum digit arrived: the packet is complete. */
+  private endPacket(digit: number, out: InboundItem[]): void {
+    this.state = 'idle';
+    if (this.oversized > 0) {
+      out.push({ kind: 'oversized', length: this.oversized });
+      return;
+    }
+    const low = HEX_VALUE[digit]!;
+    // A copy: the receive buffer is reused and packets may wait in a queue.
+    const payload = Buffer.from(this.buffer.subarray(0, this.length));
+    const ok = this.sumHigh >= 0 && low >= 0 && ((this.sumHigh << 4) | low) === checksum(payload);
+    out.push(ok ? { kind: 'packet', payload } : { kind: 'bad-checksum', payload });
   }
 
   private begin(): void {
