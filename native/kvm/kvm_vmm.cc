@@ -608,12 +608,7 @@ class KvmVmm : public Vmm {
   // The architectural state as KVM holds it (debug registers: the guest's).
   void readState(int vcpu, RegisterFile* regs) {
     VcpuSlot& s = slot(vcpu);
-    kvm_regs kregs;
-    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
-    kvm::regsFromKvm(kregs, regs);
-    kvm_sregs sregs;
-    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
-    kvm::sregsFromKvm(sregs, regs);
+    readCoreState(vcpu, regs);
     kvm::fpuFromXsave(getXsave(vcpu).data(), &regs->fpu);
     MsrBuffer msrs(kvm::kMsrKernelGsBase);
     if (xioctl(s.fd, kGetMsrs, &msrs) != 1) fail("KVM_GET_MSRS", vcpu, EINVAL);
@@ -1087,6 +1082,13 @@ class KvmVmm : public Vmm {
       *regs = s.reset_state;
       return;
     }
+    readCoreState(vcpu, regs);
+  }
+
+  // GPRs, rip, rflags, segments, descriptor tables and control registers:
+  // two ioctls, without the FPU and MSRs.
+  void readCoreState(int vcpu, RegisterFile* regs) {
+    VcpuSlot& s = slot(vcpu);
     kvm_regs kregs;
     if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
     kvm::regsFromKvm(kregs, regs);
