@@ -1,4 +1,4 @@
-import { hexBytes, parseHexBigInt, parseHexNumber } from '../rsp/hex';
+import { hexPayload, parseHexBigInt, parseHexNumber } from '../rsp/hex';
 import { Errors, type Command } from './types';
 
 export interface ReadMemoryRequest {
@@ -30,7 +30,7 @@ export const m: Command<ReadMemoryRequest> = {
     const allowed = Math.min(length, Math.floor((session.packetSize - 4) / 2));
     if (allowed === 0) return '';
     const data = dbg.readMemory(session.generalVcpu, address, allowed);
-    return data.length === 0 ? Errors.fault : hexBytes(data);
+    return data.length === 0 ? Errors.fault : hexPayload(data);
   },
 };
 

@@ -1,3 +1,4 @@
+import type { Payload } from '../rsp/encoded_payload';
 import type { Debugger } from '../debugger/debugger';
 
 /** The per-connection protocol state the commands read and change. */
@@ -30,7 +31,7 @@ export interface CommandContext {
  * A reply to send, or `null` for a packet that takes no reply (k). A
  * Promise for replies that wait on the guest (c, s).
  */
-export type Reply = string | Buffer | null;
+export type Reply = Payload | null;
 
 /** One packet: a parser from the body to a typed request, and its handler. */
 export interface Command<Request> {

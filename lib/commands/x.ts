@@ -1,4 +1,4 @@
-import { escapeBinary, unescapeBinary } from '../rsp/binary';
+import { binaryPayload, unescapeBinary } from '../rsp/binary';
 import { parseAddressLength, type ReadMemoryRequest, type WriteMemoryRequest } from './m';
 import { Errors, type Command } from './types';
 
@@ -12,12 +12,14 @@ export const x: Command<ReadMemoryRequest> = {
   parse: parseAddressLength,
   handle: ({ debugger: dbg, session }, { address, length }) => {
     const prefix = session.clientFeatures?.includes('binary-upload+') ? 'b' : '';
-    // Escaping may double every byte; the reply must fit the packet.
-    const allowed = Math.min(length, Math.floor((session.packetSize - 5) / 2));
-    if (allowed === 0) return prefix === '' ? 'OK' : 'b';
+    // The reply (prefix and escaped data) must fit the packet: as many bytes
+    // as fit once escaped are sent, and the debugger asks again for the rest.
+    const room = session.packetSize - 4;
+    const allowed = Math.min(length, room - prefix.length);
+    if (allowed <= 0) return prefix === '' ? 'OK' : 'b';
     const data = dbg.readMemory(session.generalVcpu, address, allowed);
     if (data.length === 0) return Errors.fault;
-    return escapeBinary(data, prefix);
+    return binaryPayload(data, prefix, room);
   },
 };
 

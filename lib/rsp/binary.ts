@@ -1,3 +1,5 @@
+import type { EncodedPayload } from './encoded_payload';
+
 /**
  * Binary data in packets (X requests, x replies): `$`, `#`, `}` and `*` are
  * sent as `}` followed by the byte XOR 0x20.
@@ -11,26 +13,119 @@ const ESCAPED = (() => {
   return table;
 })();
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /**
- * Escapes `data`, after `prefix` (ASCII, e.g. x's `b`) in the same buffer.
- * One pass into a buffer sized for the worst case (every byte escaped).
+ * True when a 32-bit word holds any of the four escaped bytes (each XOR
+ * turns that byte into zero; the classic "has a zero byte" test then finds
+ * it). Lets clean words, almost all of them in real memory, skip the
+ * per-byte table.
  */
-export function escapeBinary(data: Uint8Array, prefix = ''): Buffer {
-  const length = data.length;
-  const lead = prefix.length;
-  const out = Buffer.allocUnsafe(lead + 2 * length);
-  if (lead > 0) out.write(prefix, 0, 'latin1');
-  let o = lead;
-  for (let i = 0; i < length; i++) {
-    const byte = data[i]!;
+function holdsEscaped(word: number): boolean {
+  const a = word ^ 0x23232323;
+  const b = word ^ 0x24242424;
+  const c = word ^ 0x7d7d7d7d;
+  const d = word ^ 0x2a2a2a2a;
+  return (
+    ((((a - 0x01010101) & ~a) |
+      ((b - 0x01010101) & ~b) |
+      ((c - 0x01010101) & ~c) |
+      ((d - 0x01010101) & ~d)) &
+      0x80808080) !==
+    0
+  );
+}
+
+/**
+ * Escapes as many leading bytes of `input` as fit in `room` bytes at
+ * out[offset...], after `prefix`; returns the length written and its sum.
+ */
+function escapeInto(
+  input: Uint8Array,
+  prefix: string,
+  room: number,
+  out: Buffer,
+  offset: number,
+): { length: number; sum: number } {
+  const limit = offset + room;
+  let o = offset;
+  let sum = 0;
+  for (let k = 0; k < prefix.length; k++) {
+    const c = prefix.charCodeAt(k);
+    out[o++] = c;
+    sum += c;
+  }
+  const n = input.length;
+  let i = 0;
+  if (LITTLE_ENDIAN && (input.byteOffset & 3) === 0) {
+    const words = new Uint32Array(input.buffer, input.byteOffset, n >> 2);
+    const view = new DataView(out.buffer, out.byteOffset, out.length);
+    // Byte sums of clean words, pairwise in two 16-bit lanes (at most 128 words a fold).
+    let lanes = 0;
+    let laned = 0;
+    // Eight bytes of room cover a word whose every byte is escaped.
+    for (let w = 0; w < words.length && o + 8 <= limit; w++) {
+      const word = words[w]!;
+      if (holdsEscaped(word)) {
+        for (let shift = 0; shift < 32; shift += 8) {
+          const byte = (word >>> shift) & 0xff;
+          if (ESCAPED[byte] === 1) {
+            out[o++] = ESCAPE;
+            out[o++] = byte ^ 0x20;
+            sum += ESCAPE + (byte ^ 0x20);
+          } else {
+            out[o++] = byte;
+            sum += byte;
+          }
+        }
+      } else {
+        view.setUint32(o, word, true);
+        o += 4;
+        lanes += (word & 0x00ff00ff) + ((word >>> 8) & 0x00ff00ff);
+        if (++laned === 128) {
+          sum += (lanes & 0xffff) + (lanes >>> 16);
+          lanes = 0;
+          laned = 0;
+        }
+      }
+      i += 4;
+    }
+    sum += (lanes & 0xffff) + (lanes >>> 16);
+  }
+  for (; i < n; i++) {
+    const byte = input[i]!;
     if (ESCAPED[byte] === 1) {
+      if (o + 2 > limit) break;
       out[o++] = ESCAPE;
       out[o++] = byte ^ 0x20;
+      sum += ESCAPE + (byte ^ 0x20);
     } else {
+      if (o + 1 > limit) break;
       out[o++] = byte;
+      sum += byte;
     }
   }
-  return out.subarray(0, o);
+  return { length: o - offset, sum: sum & 0xff };
+}
+
+/**
+ * Binary data after `prefix`, escaped straight into the reply's frame (bulk
+ * x replies), at most `room` bytes in all: the leading bytes that fit, which
+ * x may answer with when the escapes would not all fit the packet.
+ */
+export function binaryPayload(data: Uint8Array, prefix: string, room: number): EncodedPayload {
+  return {
+    maxLength: Math.min(room, prefix.length + 2 * data.length),
+    encodeInto: (out, offset) =>
+      escapeInto(data, prefix, Math.min(room, prefix.length + 2 * data.length), out, offset),
+  };
+}
+
+/** Escapes `data`, after `prefix` (ASCII, e.g. x's `b`), into a Buffer of its own. */
+export function escapeBinary(data: Uint8Array, prefix = ''): Buffer {
+  const room = prefix.length + 2 * data.length;
+  const out = Buffer.allocUnsafe(room);
+  return out.subarray(0, escapeInto(data, prefix, room, out, 0).length);
 }
 
 /** Undoes escapeBinary; undefined when the data ends inside an escape. */
@@ -38,16 +133,36 @@ export function unescapeBinary(data: Uint8Array): Buffer | undefined {
   const bytes = Buffer.isBuffer(data)
     ? data
     : Buffer.from(data.buffer, data.byteOffset, data.length);
-  const out = Buffer.allocUnsafe(bytes.length);
+  const n = bytes.length;
+  const out = Buffer.allocUnsafe(n);
+  const view = new DataView(out.buffer, out.byteOffset, n);
+  // Aligned 32-bit words of the input: a word without `}` is copied whole.
+  const base = bytes.byteOffset;
+  const firstWord = (base + 3) & ~3;
+  const wordCount = LITTLE_ENDIAN ? Math.max(0, (base + n - firstWord) >> 2) : 0;
+  const words =
+    wordCount > 0 ? new Uint32Array(bytes.buffer, firstWord, wordCount) : new Uint32Array(0);
+  const wordsEnd = firstWord - base + wordCount * 4;
   let o = 0;
-  let from = 0;
-  // Escapes are rare: copy the plain stretches between them in bulk.
-  for (let at = bytes.indexOf(ESCAPE); at >= 0; at = bytes.indexOf(ESCAPE, from)) {
-    if (at + 1 >= bytes.length) return undefined;
-    o += bytes.copy(out, o, from, at);
-    out[o++] = bytes[at + 1]! ^ 0x20;
-    from = at + 2;
+  let i = 0;
+  while (i < n) {
+    if (((base + i) & 3) === 0 && i < wordsEnd) {
+      const word = words[(base + i - firstWord) >> 2]!;
+      const x = word ^ 0x7d7d7d7d;
+      if (((x - 0x01010101) & ~x & 0x80808080) === 0) {
+        view.setUint32(o, word, true);
+        o += 4;
+        i += 4;
+        continue;
+      }
+    }
+    const byte = bytes[i++]!;
+    if (byte === ESCAPE) {
+      if (i >= n) return undefined;
+      out[o++] = bytes[i++]! ^ 0x20;
+    } else {
+      out[o++] = byte;
+    }
   }
-  o += bytes.copy(out, o, from);
   return out.subarray(0, o);
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { PacketReader } from './packet_reader';
+import { payloadBytes, type Payload } from './encoded_payload';
 import { framePacket } from './packet_writer';
 
 interface ConnectionEvents {
@@ -89,7 +90,7 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.lastSent = undefined;
   }
 
-  send(payload: string | Buffer): void {
+  send(payload: Payload): void {
     if (this.closed) return;
     // The `+`s owed go in front of the packet, in the same buffer and the same write.
     const acks = this.acksOwed;
@@ -215,8 +216,8 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
 }
 
 /** A packet as a trace shows it: printable ASCII as is, other bytes as \xNN, long ones cut. */
-function describe(payload: string | Buffer): string {
-  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'latin1') : payload;
+function describe(payload: Payload): string {
+  const bytes = payloadBytes(payload);
   const shown = bytes.subarray(0, TRACE_LIMIT);
   const parts: string[] = [];
   let plainFrom = 0;

@@ -1,4 +1,5 @@
 import { checksum } from './checksum';
+import { isEncodedPayload, type EncodedPayload, type Payload } from './encoded_payload';
 import { runLengthEncodeWithChecksum } from './run_length';
 
 export interface FrameOptions {
@@ -31,7 +32,8 @@ export const RUN_LENGTH_MAX_PAYLOAD = 16 * 1024;
  * does, so data is at most packetSize - 4 bytes), and RspConnection.send logs
  * a reply that exceeds it anyway. Encoding only ever shortens a reply.
  */
-export function framePacket(payload: string | Buffer, options: FrameOptions = {}): Buffer {
+export function framePacket(payload: Payload, options: FrameOptions = {}): Buffer {
+  if (isEncodedPayload(payload)) return frameEncoded(payload, options);
   const lead = options.lead ?? 0;
   // latin1: one byte per character.
   const length = payload.length;
@@ -54,4 +56,31 @@ export function framePacket(payload: string | Buffer, options: FrameOptions = {}
   out[end + 1] = HEX_DIGITS[sum >> 4]!;
   out[end + 2] = HEX_DIGITS[sum & 0xf]!;
   return end + 3 === out.length ? out : out.subarray(0, end + 3);
+}
+
+/**
+ * framePacket for a payload that encodes itself: the frame is allocated with
+ * the payload's first byte 4-byte aligned, the encoder writes and sums it in
+ * place, and only short replies take the run-length pass.
+ */
+function frameEncoded(payload: EncodedPayload, options: FrameOptions): Buffer {
+  const lead = options.lead ?? 0;
+  const start = lead + 1;
+  const pad = (4 - (start & 3)) & 3;
+  const size = start + payload.maxLength + 3;
+  const out = Buffer.from(new ArrayBuffer(pad + size), pad, size);
+  if (lead > 0) out.fill(0x2b, 0, lead);
+  out[lead] = 0x24;
+  const encoded = payload.encodeInto(out, start);
+  let end = start + encoded.length;
+  let sum = encoded.sum;
+  if (options.runLength === true && encoded.length <= RUN_LENGTH_MAX_PAYLOAD) {
+    const shorter = runLengthEncodeWithChecksum(out, start, end);
+    end = shorter.end;
+    sum = shorter.sum;
+  }
+  out[end] = 0x23;
+  out[end + 1] = HEX_DIGITS[sum >> 4]!;
+  out[end + 2] = HEX_DIGITS[sum & 0xf]!;
+  return out.subarray(0, end + 3);
 }

@@ -1,6 +1,7 @@
 import { dispatch } from '../../../lib/commands/dispatch';
 import type { Session } from '../../../lib/commands/types';
 import { Debugger } from '../../../lib/debugger/debugger';
+import { payloadBytes } from '../../../lib/rsp/encoded_payload';
 import { MockVmm } from '../../../lib/vmm/mock_vmm';
 
 function setup(session: Partial<Session> = {}) {
@@ -12,7 +13,7 @@ function setup(session: Partial<Session> = {}) {
   const send = async (packet: string | Buffer) => {
     const payload = typeof packet === 'string' ? Buffer.from(packet, 'latin1') : packet;
     const { reply } = await dispatch({ debugger: dbg, session: full }, payload);
-    return typeof reply === 'string' ? reply : (reply?.toString('latin1') ?? null);
+    return reply === null ? null : payloadBytes(reply).toString('latin1');
   };
   return { vmm, dbg, send };
 }

@@ -5,6 +5,7 @@ import type { Session } from '../../../lib/commands/types';
 import { Debugger } from '../../../lib/debugger/debugger';
 import { hexEncode } from '../../../lib/rsp/hex';
 import { MockVmm, type MockVmmOptions } from '../../../lib/vmm/mock_vmm';
+import { payloadBytes } from '../../../lib/rsp/encoded_payload';
 
 function setup(options: MockVmmOptions = {}, packetSize = 0x1000) {
   const vmm = new MockVmm({ memoryBytes: 0x4000, ...options });
@@ -21,7 +22,7 @@ function setup(options: MockVmmOptions = {}, packetSize = 0x1000) {
   };
   const send = async (packet: string) => {
     const { reply } = await dispatch({ debugger: dbg, session }, Buffer.from(packet, 'latin1'));
-    return reply === null ? null : reply.toString();
+    return reply === null ? null : payloadBytes(reply).toString('latin1');
   };
   /** Runs `monitor <text>`: the console text of its O packets, and the final reply. */
   const monitor = async (text: string) => {

@@ -1,4 +1,3 @@
-import { hexBytes } from '../../../lib/rsp/hex';
 import fc from 'fast-check';
 import { escapeBinary, unescapeBinary } from '../../../lib/rsp/binary';
 
@@ -28,17 +27,5 @@ describe('binary escaping', () => {
         );
       }),
     );
-  });
-});
-
-describe('hexBytes', () => {
-  it('matches toString("hex") for every byte value and odd lengths', () => {
-    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
-    expect(hexBytes(all).toString('latin1')).toBe(all.toString('hex'));
-    for (const length of [0, 1, 3, 4097]) {
-      const data = Buffer.alloc(length, 0xa5);
-      expect(hexBytes(data).toString('latin1')).toBe(data.toString('hex'));
-    }
-    expect(hexBytes(all.subarray(1, 6)).toString('latin1')).toBe('0102030405');
   });
 });
