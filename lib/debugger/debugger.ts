@@ -48,6 +48,20 @@ interface DebuggerEvents {
 
 /** The #BP vector, delivered to the guest for an int3 that is not ours. */
 const VECTOR_BP = 3;
+/**
+ * How long a stop of every vCPU blocks the event loop waiting for them to
+ * park (Vmm.pauseAll); a vCPU slower than this reports through the event
+ * loop instead. Parking takes tens of microseconds on emu, up to a few
+ * milliseconds for dozens of vCPUs under PVM.
+ */
+const PAUSE_ALL_WAIT_MS = 20;
+/**
+ * How long a resume blocks the event loop waiting for the first stop
+ * (Vmm.waitForStop): a single step, or a continue that hits a breakpoint
+ * soon, then reports without a trip through the event loop. Longer runs
+ * report through the event loop, a millisecond later at most.
+ */
+const RESUME_WAIT_MS = 1;
 
 /**
  * The all-stop engine. A stop on one vCPU stops all before it is reported;
@@ -192,7 +206,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
     if (this.running.size === 0) {
       this.report({ vcpu: 0, reason: 'interrupt', rip: this.rip(0) }); // nothing could run
+      return;
     }
+    this.vmm.waitForStop(RESUME_WAIT_MS);
   }
 
   /**
@@ -231,7 +247,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
         } finally {
           reject(error instanceof Error ? error : new Error(String(error)));
         }
+        return;
       }
+      this.vmm.waitForStop(RESUME_WAIT_MS); // the step's stop, most often
     });
   }
 
@@ -518,7 +536,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   private beginStopping(first: Stop): void {
     this.phase = 'stopping';
     this.reported = first;
-    for (const vcpu of this.vcpus()) this.vmm.pause(vcpu);
+    // The stop events of the vCPUs that park within the wait arrive inside
+    // this call (onVcpuStop, which may already finish the stop).
+    this.vmm.pauseAll(PAUSE_ALL_WAIT_MS);
     this.finishIfAllParked();
   }
 
@@ -569,7 +589,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   }
 
   private finishIfAllParked(): void {
-    if (this.running.size > 0) return;
+    if (this.phase !== 'stopping' || this.running.size > 0) return;
     this.phase = 'stopped';
     const stop = this.reported!;
     if (stop.reason === 'interrupt' && stop.rip === 0n) stop.rip = this.rip(stop.vcpu);

@@ -21,6 +21,8 @@ export interface NativeVmm {
   start(): void;
   resume(vcpu: number, options: { step: boolean; maskInterrupts: boolean }): void;
   pause(vcpu: number): boolean;
+  pauseAll(waitMs: number): NativeEvent[];
+  waitForStop(waitMs: number): NativeEvent[];
   vcpuState(vcpu: number): string;
   ref(): void;
   unref(): void;

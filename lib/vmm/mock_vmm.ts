@@ -291,6 +291,19 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return true;
   }
 
+  pauseAll(): void {
+    // Those that are running park at once and report now, as the native
+    // vCPUs do when they park within the wait.
+    for (let vcpu = 0; vcpu < this.states.length; vcpu++) {
+      if (this.states[vcpu] !== 'running') continue;
+      this.states[vcpu] = 'parked';
+      this.emit('stop', { vcpu, reason: 'paused', rip: this.regs[vcpu]!.rip });
+    }
+  }
+
+  /** The mock's stops are always reported through the event loop. */
+  waitForStop(): void {}
+
   private park(
     vcpu: number,
     reason: 'paused' | 'step' | 'breakpoint' | 'debug-register' | 'watchpoint',

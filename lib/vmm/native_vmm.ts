@@ -280,6 +280,14 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return guard(() => this.native.pause(vcpu));
   }
 
+  pauseAll(waitMs: number): void {
+    for (const event of guard(() => this.native.pauseAll(waitMs))) this.dispatch(event);
+  }
+
+  waitForStop(waitMs: number): void {
+    for (const event of guard(() => this.native.waitForStop(waitMs))) this.dispatch(event);
+  }
+
   vcpuState(vcpu: number): VcpuState {
     return guard(() => this.native.vcpuState(vcpu) as VcpuState);
   }

@@ -90,7 +90,8 @@ export interface VmmEventMap {
 /**
  * The contract every backend and every test double meets. Each vCPU runs on
  * its own thread; it parks on a debug exit, a halt, a shutdown or a pause
- * and reports one 'stop' event. Nothing here blocks for long.
+ * and reports one 'stop' event. Nothing here blocks for long (pauseAll
+ * waits, boundedly, for vCPUs to park).
  */
 export interface Vmm extends EventEmitter<VmmEventMap> {
   readonly backend: BackendName;
@@ -121,6 +122,20 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
   resume(vcpu: number, options?: ResumeOptions): void;
   /** Asks a running vCPU to park; true when a 'stop' event will follow. */
   pause(vcpu: number): boolean;
+  /**
+   * Asks every running vCPU to park and waits up to `waitMs` for them: the
+   * events that arrived by then ('stop' of those that parked in time, and
+   * any other) are emitted, in order, before it returns; later ones follow
+   * as usual. For a stop that needs every vCPU (Ctrl-C, a breakpoint in
+   * all-stop mode) without a trip through the event loop per vCPU.
+   */
+  pauseAll(waitMs: number): void;
+  /**
+   * Waits up to `waitMs` for a vCPU to park, emitting the events that
+   * arrived by then before it returns. Right after a resume, it saves a
+   * short step or run its trip through the event loop.
+   */
+  waitForStop(waitMs: number): void;
   vcpuState(vcpu: number): VcpuState;
   /** Whether the running guest keeps the Node process alive. */
   keepAlive(on: boolean): void;

@@ -5,7 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include "vmm/event_sink.h"
+#include "vmm/event_queue.h"
 #include "vmm/register_convert.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vmm.h"
@@ -44,95 +44,80 @@ const char* exitKindName(ExitKind kind) {
 
 const char* const kDebugSlotKindNames[] = {"exec", "write", "read", "access"};
 
-// Console bytes wait here until the JS thread drains them, so that a guest
-// printing a line costs one thread-safe call, not one per byte.
-struct ConsoleBuffer {
-  std::mutex mutex;
-  std::string bytes;
-};
-
-struct JsEvent {
-  enum class Type { kStop, kStarted, kConsole, kLog } type;
-  StopEvent stop;
-  std::string text;
-  std::shared_ptr<ConsoleBuffer> console;
-};
-
-void callJs(Napi::Env env, Napi::Function callback, std::nullptr_t*, JsEvent* event) {
-  std::unique_ptr<JsEvent> owned(event);
-  if (env == nullptr || callback.IsEmpty()) return;
+// A stop as JS sees it.
+Napi::Object stopEventToJs(Napi::Env env, const StopEvent& stop) {
   Napi::Object out = Napi::Object::New(env);
-  switch (event->type) {
-    case JsEvent::Type::kStop:
-      out.Set("type", "stop");
-      out.Set("vcpu", event->stop.vcpu);
-      out.Set("reason", exitKindName(event->stop.kind));
-      out.Set("rip", Napi::BigInt::New(env, event->stop.rip));
-      if (!event->stop.message.empty()) out.Set("message", event->stop.message);
-      if (event->stop.debug_slot >= 0) out.Set("slot", event->stop.debug_slot);
-      if (event->stop.kind == ExitKind::kWatchpoint) {
-        out.Set("address", Napi::BigInt::New(env, event->stop.data_address));
-        out.Set("access", kDebugSlotKindNames[static_cast<int>(event->stop.data_access)]);
-      }
-      break;
-    case JsEvent::Type::kStarted:
-      out.Set("type", "started");
-      out.Set("vcpu", event->stop.vcpu);
-      break;
-    case JsEvent::Type::kConsole: {
-      std::string bytes;
-      {
-        std::lock_guard<std::mutex> lock(event->console->mutex);
-        bytes.swap(event->console->bytes);
-      }
-      if (bytes.empty()) return;
-      out.Set("type", "console");
-      out.Set("data", Napi::Buffer<uint8_t>::Copy(
-                          env, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
-      break;
-    }
-    case JsEvent::Type::kLog:
-      out.Set("type", "log");
-      out.Set("message", event->text);
-      break;
+  out.Set("type", "stop");
+  out.Set("vcpu", stop.vcpu);
+  out.Set("reason", exitKindName(stop.kind));
+  out.Set("rip", Napi::BigInt::New(env, stop.rip));
+  if (!stop.message.empty()) out.Set("message", stop.message);
+  if (stop.debug_slot >= 0) out.Set("slot", stop.debug_slot);
+  if (stop.kind == ExitKind::kWatchpoint) {
+    out.Set("address", Napi::BigInt::New(env, stop.data_address));
+    out.Set("access", kDebugSlotKindNames[static_cast<int>(stop.data_access)]);
   }
-  callback.Call({out});
+  return out;
 }
 
-using EventTsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, JsEvent, callJs>;
+// Any queued event as JS sees it (the onEvent callback's argument).
+Napi::Object eventToJs(Napi::Env env, const QueuedEvent& event) {
+  if (event.type == QueuedEvent::Type::kStop) return stopEventToJs(env, event.stop);
+  Napi::Object out = Napi::Object::New(env);
+  switch (event.type) {
+    case QueuedEvent::Type::kStarted:
+      out.Set("type", "started");
+      out.Set("vcpu", event.stop.vcpu);
+      break;
+    case QueuedEvent::Type::kConsole:
+      out.Set("type", "console");
+      out.Set("data",
+              Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(event.text.data()),
+                                          event.text.size()));
+      break;
+    default:
+      out.Set("type", "log");
+      out.Set("message", event.text);
+      break;
+  }
+  return out;
+}
 
-class TsfnSink : public EventSink {
- public:
-  explicit TsfnSink(EventTsfn tsfn) : tsfn_(tsfn), console_(std::make_shared<ConsoleBuffer>()) {}
+Napi::Array eventsToJs(Napi::Env env, const std::vector<QueuedEvent>& events) {
+  Napi::Array out = Napi::Array::New(env, events.size());
+  for (size_t i = 0; i < events.size(); i++) out.Set(i, eventToJs(env, events[i]));
+  return out;
+}
 
-  void onStop(const StopEvent& event) override {
-    post(new JsEvent{JsEvent::Type::kStop, event, {}, {}});
-  }
-  void onStarted(int vcpu) override {
-    StopEvent started;
-    started.vcpu = vcpu;
-    post(new JsEvent{JsEvent::Type::kStarted, started, {}, {}});
-  }
-  void onConsole(const uint8_t* data, size_t len) override {
-    bool was_empty;
-    {
-      std::lock_guard<std::mutex> lock(console_->mutex);
-      was_empty = console_->bytes.empty();
-      console_->bytes.append(reinterpret_cast<const char*>(data), len);
-    }
-    if (was_empty) post(new JsEvent{JsEvent::Type::kConsole, {}, {}, console_});
-  }
-  void onLog(const std::string& line) override {
-    post(new JsEvent{JsEvent::Type::kLog, {}, line, {}});
-  }
+// The thread-safe function's context: the queue it drains. Shared, because a
+// call can still be pending when the VmmObject is torn down.
+using QueueHandle = std::shared_ptr<EventQueue>;
 
- private:
-  void post(JsEvent* event) {
-    if (tsfn_.NonBlockingCall(event) != napi_ok) delete event;
+// Drains the queue into onEvent, one call per event (it may have been
+// drained synchronously since the call was asked for: then nothing).
+void callJs(Napi::Env env, Napi::Function callback, QueueHandle* queue, std::nullptr_t*) {
+  if (env == nullptr || callback.IsEmpty() || queue == nullptr) return;
+  for (const QueuedEvent& event : (*queue)->take()) callback.Call({eventToJs(env, event)});
+}
+
+void freeQueueHandle(Napi::Env, void*, QueueHandle* queue) { delete queue; }
+
+using EventTsfn = Napi::TypedThreadSafeFunction<QueueHandle, std::nullptr_t, callJs>;
+
+bool hasStop(const std::deque<QueuedEvent>& events) {
+  for (const QueuedEvent& e : events) {
+    if (e.type == QueuedEvent::Type::kStop) return true;
   }
-  EventTsfn tsfn_;
-  std::shared_ptr<ConsoleBuffer> console_;
-};
+  return false;
+}
+
+std::chrono::microseconds waitArg(const Napi::CallbackInfo& info, size_t index) {
+  double wait_ms = info[index].IsNumber() ? info[index].As<Napi::Number>().DoubleValue() : 0;
+  if (!(wait_ms >= 0 && wait_ms <= 60000)) {
+    throw Napi::RangeError::New(info.Env(), "waitMs must be from 0 to 60000");
+  }
+  return std::chrono::microseconds(static_cast<int64_t>(wait_ms * 1000));
+}
 
 Napi::Error toJsError(Napi::Env env, const VmmError& error) {
   Napi::Error out = Napi::Error::New(env, error.message);
@@ -161,6 +146,8 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
                            InstanceMethod<&VmmObject::start>("start"),
                            InstanceMethod<&VmmObject::resume>("resume"),
                            InstanceMethod<&VmmObject::pause>("pause"),
+                           InstanceMethod<&VmmObject::pauseAll>("pauseAll"),
+                           InstanceMethod<&VmmObject::waitForStop>("waitForStop"),
                            InstanceMethod<&VmmObject::vcpuState>("vcpuState"),
                            InstanceMethod<&VmmObject::ref>("ref"),
                            InstanceMethod<&VmmObject::unref>("unref"),
@@ -191,9 +178,12 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     } catch (const VmmError& error) {
       throw toJsError(env, error);
     }
-    tsfn_ = EventTsfn::New(env, info[2].As<Napi::Function>(), "vmm-events", 0, 1, nullptr);
-    sink_ = std::make_unique<TsfnSink>(tsfn_);
-    machine_ = std::make_unique<Machine>(std::move(vmm), sink_.get());
+    // The queue asks the thread-safe function for a drain; the function's
+    // context keeps the queue alive until its last pending call is done.
+    queue_ = std::make_shared<EventQueue>([this] { tsfn_.NonBlockingCall(); });
+    tsfn_ = EventTsfn::New(env, info[2].As<Napi::Function>(), "vmm-events", 0, 1,
+                           new QueueHandle(queue_), freeQueueHandle, static_cast<void*>(nullptr));
+    machine_ = std::make_unique<Machine>(std::move(vmm), queue_.get());
   }
 
   ~VmmObject() override { teardown(); }
@@ -455,6 +445,36 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     return Napi::Boolean::New(info.Env(), machine_->pause(vcpu));
   }
 
+  // pauseAll(waitMs): pauses every running vCPU and waits up to waitMs
+  // until each has parked. Returns every event queued by then, in order
+  // (the stops included); later ones reach onEvent as usual.
+  Napi::Value pauseAll(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Machine& m = machine(env);
+    std::chrono::microseconds wait = waitArg(info, 0);
+    std::vector<int> asked = m.pauseAll();
+    auto all_parked = [&](const std::deque<QueuedEvent>& events) {
+      for (int vcpu : asked) {
+        bool found = false;
+        for (const QueuedEvent& e : events) {
+          if (e.type == QueuedEvent::Type::kStop && e.stop.vcpu == vcpu) found = true;
+        }
+        if (!found) return false;
+      }
+      return true;
+    };
+    return eventsToJs(
+        env, queue_->takeWhen(all_parked, asked.empty() ? std::chrono::microseconds(0) : wait));
+  }
+
+  // waitForStop(waitMs): waits up to waitMs until some vCPU has parked;
+  // returns every event queued by then, in order.
+  Napi::Value waitForStop(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    machine(env);
+    return eventsToJs(env, queue_->takeWhen(hasStop, waitArg(info, 0)));
+  }
+
   Napi::Value vcpuState(const Napi::CallbackInfo& info) {
     int vcpu = vcpuArg(info, 0);
     return Napi::String::New(info.Env(), vcpuStateName(machine_->state(vcpu)));
@@ -479,12 +499,12 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     if (!machine_) return;
     machine_->shutdown();  // joins the vCPU threads: nothing posts after this
     machine_.reset();
-    sink_.reset();
+    queue_.reset();  // pending drains still hold it
     tsfn_.Release();
   }
 
   EventTsfn tsfn_;
-  std::unique_ptr<TsfnSink> sink_;
+  std::shared_ptr<EventQueue> queue_;
   std::unique_ptr<Machine> machine_;
 };
 

@@ -76,6 +76,14 @@ bool Machine::pause(int vcpu) {
   return true;
 }
 
+std::vector<int> Machine::pauseAll() {
+  std::vector<int> asked;
+  for (int i = 0; i < vcpuCount(); i++) {
+    if (pause(i)) asked.push_back(i);
+  }
+  return asked;
+}
+
 void Machine::startAp(int vcpu, uint64_t rip) {
   if (vcpu < 0 || vcpu >= vcpuCount()) {
     sink_->onLog("INIT/SIPI to vCPU " + std::to_string(vcpu) + ", which does not exist: ignored");

@@ -37,6 +37,8 @@ class Machine {
   void resume(int vcpu, const RunOptions& options);
   // Running -> a stop is requested; returns true when a StopEvent follows.
   bool pause(int vcpu);
+  // pause() of every running vCPU; the vCPUs whose StopEvent will follow.
+  std::vector<int> pauseAll();
   // Stops and joins every thread; the Machine cannot run again.
   void shutdown();
 

@@ -268,6 +268,60 @@ describeEachBackend('seam', 'the Vmm seam', (backend) => {
     });
   });
 
+  describe('waiting for stops', () => {
+    it('waitForStop reports a step that finishes within the wait before it returns', async () => {
+      const g = boot('up');
+      await g.waitForConsole(/up ok/, BOOT_MS);
+      await pause(g);
+      const stops: string[] = [];
+      g.vmm.on('stop', (stop) => stops.push(stop.reason));
+      for (let i = 0; i < 5; i++) {
+        g.vmm.resume(0, { step: true, maskInterrupts: true });
+        g.vmm.waitForStop(10000);
+        expect(stops).toEqual(['step']);
+        expect(g.vmm.vcpuState(0)).toBe('parked');
+        stops.length = 0;
+      }
+      // Nothing runs: it waits the whole time and reports nothing.
+      g.vmm.waitForStop(20);
+      expect(stops).toEqual([]);
+    });
+
+    it('reports the stops of every vCPU that parks within the wait before it returns, the rest later', async () => {
+      const g = boot('smp', { cpus: 4, cmdline: 'cpus=4' });
+      await g.waitForConsole(/smp 4 cpus up\n/, BOOT_MS);
+      const counters = symbol('smp', 'counters');
+      const counterOf = (v: number) => readU64(g, counters + BigInt(8 * v));
+      for (let i = 0; i < 3000 && [0, 1, 2, 3].some((v) => counterOf(v) === 0n); i++) {
+        await sleep(10);
+      }
+      const stops = new Map<number, string>();
+      g.vmm.on('stop', (stop) => stops.set(stop.vcpu, stop.reason));
+      // A generous wait: every vCPU parks within it, so all four report inside the call.
+      g.vmm.pauseAll(10000);
+      expect([...stops.entries()].sort()).toEqual([
+        [0, 'paused'],
+        [1, 'paused'],
+        [2, 'paused'],
+        [3, 'paused'],
+      ]);
+      for (let v = 0; v < 4; v++) expect(g.vmm.vcpuState(v)).toBe('parked');
+      const frozen = [0, 1, 2, 3].map(counterOf);
+      await sleep(30);
+      expect([0, 1, 2, 3].map(counterOf)).toEqual(frozen);
+      g.vmm.pauseAll(10000); // nothing runs: returns at once, reports nothing
+      expect(stops.size).toBe(4);
+
+      // No wait: whatever did not park inside the call reports as usual.
+      stops.clear();
+      for (let v = 0; v < 4; v++) g.vmm.resume(v);
+      g.vmm.pauseAll(0);
+      for (let i = 0; i < 500 && stops.size < 4; i++) await sleep(10);
+      expect([...stops.values()]).toEqual(['paused', 'paused', 'paused', 'paused']);
+      for (let v = 0; v < 4; v++) expect(g.vmm.vcpuState(v)).toBe('parked');
+    });
+  });
+
   describe('stepping with a timer interrupt pending', () => {
     it('never enters the handler with interrupts masked, and can without', async () => {
       const g = boot('timer');

@@ -1,0 +1,68 @@
+#include "vmm/event_queue.h"
+
+namespace vmm {
+
+void EventQueue::push(QueuedEvent event) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    was_empty = events_.empty();
+    events_.push_back(std::move(event));
+  }
+  changed_.notify_all();
+  if (was_empty) wake_();
+}
+
+namespace {
+
+QueuedEvent make(QueuedEvent::Type type) {
+  QueuedEvent event;
+  event.type = type;
+  return event;
+}
+
+}  // namespace
+
+void EventQueue::onStop(const StopEvent& stop) {
+  QueuedEvent event = make(QueuedEvent::Type::kStop);
+  event.stop = stop;
+  push(std::move(event));
+}
+
+void EventQueue::onStarted(int vcpu) {
+  QueuedEvent event = make(QueuedEvent::Type::kStarted);
+  event.stop.vcpu = vcpu;
+  push(std::move(event));
+}
+
+void EventQueue::onConsole(const uint8_t* data, size_t len) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!events_.empty() && events_.back().type == QueuedEvent::Type::kConsole) {
+      events_.back().text.append(reinterpret_cast<const char*>(data), len);
+      return;
+    }
+  }
+  QueuedEvent event = make(QueuedEvent::Type::kConsole);
+  event.text.assign(reinterpret_cast<const char*>(data), len);
+  push(std::move(event));
+}
+
+void EventQueue::onLog(const std::string& line) {
+  QueuedEvent event = make(QueuedEvent::Type::kLog);
+  event.text = line;
+  push(std::move(event));
+}
+
+std::vector<QueuedEvent> EventQueue::takeWhen(
+    const std::function<bool(const std::deque<QueuedEvent>&)>& ready,
+    std::chrono::microseconds wait) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (wait.count() > 0) changed_.wait_for(lock, wait, [&] { return ready(events_); });
+  std::vector<QueuedEvent> out(std::make_move_iterator(events_.begin()),
+                               std::make_move_iterator(events_.end()));
+  events_.clear();
+  return out;
+}
+
+}  // namespace vmm
