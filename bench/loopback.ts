@@ -9,12 +9,58 @@ const REQUEST = Buffer.from('$qC#b4', 'latin1');
 const REPLY = Buffer.from('+$QC1#c5', 'latin1');
 
 /**
- * The floor under any stub's round trip on this machine: a Node client (the
- * benchmark's own) and a Node server in another process, one qC-sized
- * exchange in flight, Nagle off on both sides.
+ * One qC-sized exchange in flight, Nagle off on both sides: the benchmark's
+ * own client (Node) against an echo server already listening on `port`.
  */
-export async function nodeLoopback(budget: Budget): Promise<Latency> {
-  const server = spawn(
+async function nodeClientLoopback(port: number, budget: Budget): Promise<Latency> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let wake: (() => void) | undefined;
+  let received = 0;
+  socket.on('data', (chunk) => {
+    received += chunk.length;
+    if (received >= REPLY.length) {
+      received -= REPLY.length;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    }
+  });
+  const samples = await timeLoop(
+    () =>
+      new Promise<void>((resolve) => {
+        wake = resolve;
+        socket.write(REQUEST);
+      }),
+    budget,
+    200,
+  );
+  socket.destroy();
+  return summarise(samples);
+}
+
+/** Runs `command`, which prints the port it listens on, for as long as `body` takes. */
+async function withEchoServer<T>(
+  command: string,
+  args: string[],
+  body: (port: number) => Promise<T>,
+): Promise<T> {
+  const server = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      server.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      server.once('exit', () => reject(new Error('the echo server exited')));
+    });
+    return await body(port);
+  } finally {
+    server.kill();
+  }
+}
+
+/** The Node client against a Node echo server in another process. */
+export function nodeLoopback(budget: Budget): Promise<Latency> {
+  return withEchoServer(
     process.execPath,
     [
       '-e',
@@ -25,41 +71,18 @@ export async function nodeLoopback(budget: Budget): Promise<Latency> {
        });
        server.listen(0, '127.0.0.1', () => console.log(server.address().port));`,
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    (port) => nodeClientLoopback(port, budget),
   );
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      server.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-      server.once('exit', () => reject(new Error('the echo server exited')));
-    });
-    const socket = net.connect(port, '127.0.0.1');
-    socket.setNoDelay(true);
-    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    let wake: (() => void) | undefined;
-    let received = 0;
-    socket.on('data', (chunk) => {
-      received += chunk.length;
-      if (received >= REPLY.length) {
-        received -= REPLY.length;
-        const w = wake;
-        wake = undefined;
-        w?.();
-      }
-    });
-    const samples = await timeLoop(
-      () =>
-        new Promise<void>((resolve) => {
-          wake = resolve;
-          socket.write(REQUEST);
-        }),
-      budget,
-      200,
-    );
-    socket.destroy();
-    return summarise(samples);
-  } finally {
-    server.kill();
-  }
+}
+
+/**
+ * The floor under any stub's round trip as this benchmark's client sees it:
+ * the Node client against the fastest server there is, a C echo server
+ * (cPingPong's `serve` mode). Undefined without gcc.
+ */
+export function nodeToCLoopback(pingPong: string | undefined, budget: Budget) {
+  if (pingPong === undefined) return Promise.resolve(undefined);
+  return withEchoServer(pingPong, ['serve'], (port) => nodeClientLoopback(port, budget));
 }
 
 const C_PINGPONG = String.raw`
@@ -83,8 +106,17 @@ static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
+static void echo(int lfd) {
+  int one = 1, s = accept(lfd, 0, 0);
+  char buf[64];
+  setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  while (read(s, buf, sizeof buf) > 0) write(s, "+$QC1#c5", 8);
+}
+/* "pingpong N": both ends in C, N timed exchanges. "pingpong serve": the
+   echo server alone; prints its port, serves one connection. */
 int main(int argc, char **argv) {
-  int n = argc > 1 ? atoi(argv[1]) : 20000, one = 1;
+  int serve = argc > 1 && strcmp(argv[1], "serve") == 0;
+  int n = argc > 1 && !serve ? atoi(argv[1]) : 20000, one = 1;
   int lfd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {0};
   socklen_t alen = sizeof a;
@@ -92,12 +124,15 @@ int main(int argc, char **argv) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 1)) return 1;
   getsockname(lfd, (struct sockaddr *)&a, &alen);
+  if (serve) {
+    printf("%d\n", ntohs(a.sin_port));
+    fflush(stdout);
+    echo(lfd);
+    return 0;
+  }
   pid_t pid = fork();
   if (pid == 0) {
-    int s = accept(lfd, 0, 0);
-    char buf[64];
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    while (read(s, buf, sizeof buf) > 0) write(s, "+$QC1#c5", 8);
+    echo(lfd);
     _exit(0);
   }
   int c = socket(AF_INET, SOCK_STREAM, 0);
@@ -120,14 +155,24 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** The same exchange in C, compiled with gcc on the fly; undefined without gcc. */
-export function cLoopback(workDir: string, samples: number): Latency | undefined {
+/** Compiles the C ping-pong with gcc; its path, or undefined without gcc. */
+export function buildPingPong(workDir: string): string | undefined {
   const source = path.join(workDir, 'pingpong.c');
   const binary = path.join(workDir, 'pingpong');
   try {
     fs.writeFileSync(source, C_PINGPONG);
     execFileSync('gcc', ['-O2', '-o', binary, source], { stdio: 'ignore' });
-    const [median, p99, n] = execFileSync(binary, [String(samples)], { encoding: 'utf8' })
+    return binary;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The same exchange with both ends in C: the machine's own floor. */
+export function cLoopback(pingPong: string | undefined, samples: number): Latency | undefined {
+  if (pingPong === undefined) return undefined;
+  try {
+    const [median, p99, n] = execFileSync(pingPong, [String(samples)], { encoding: 'utf8' })
       .trim()
       .split(' ')
       .map(Number);

@@ -1,5 +1,5 @@
 import { escapeBinary, unescapeBinary } from '../lib/rsp/binary';
-import { BenchClient } from './client';
+import { BenchClient, hexDecode } from './client';
 import { sleep, summarise, timeLoop, type Budget, type Latency } from './stats';
 
 /** What the client learnt while attaching, and how long attaching took. */
@@ -126,9 +126,10 @@ export async function readMemory(
   address: number,
   expected: Buffer,
 ): Promise<ReadResult | undefined> {
-  // m: two hex digits a byte; x: escaping may double a byte; 4 bytes of framing, x's `b`.
-  const chunk =
-    packet === 'm' ? Math.floor((packetSize - 4) / 2) : Math.floor((packetSize - 5) / 2);
+  // m: two hex digits a byte, 4 bytes of framing. x: as many bytes as the
+  // packet holds unescaped; a stub may answer with fewer (those that fit
+  // once escaped) and the next request asks for the rest, as gdb does.
+  const chunk = packet === 'm' ? Math.floor((packetSize - 4) / 2) : packetSize - 5;
   const got = Buffer.alloc(expected.length);
   let filled = 0;
   const start = performance.now();
@@ -140,14 +141,15 @@ export async function readMemory(
     let data: Buffer;
     if (packet === 'm') {
       if (reply.length === 0 || reply[0] === 0x45) return undefined;
-      data = Buffer.from(reply.toString('latin1'), 'hex');
+      data = hexDecode(reply);
     } else {
       if (reply.length === 0 || (reply[0] === 0x45 && reply.length === 3)) return undefined;
       data = unescapeBinary(reply[0] === 0x62 /* b */ ? reply.subarray(1) : reply)!;
     }
     if (data.length === 0) throw new Error(`${packet} returned no data at ${filled}`);
-    data.copy(got, filled);
-    filled += Math.min(data.length, length);
+    const taken = Math.min(data.length, length, got.length - filled);
+    data.copy(got, filled, 0, taken);
+    filled += taken;
   }
   const seconds = (performance.now() - start) / 1000;
   return { bytesPerSecond: expected.length / seconds, chunk, verified: got.equals(expected) };

@@ -1,0 +1,183 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/**
+ * A second client for the m and x figures, in C: it decodes replies at
+ * native speed, so that its figure is the stub's (and the kernel's) limit
+ * rather than the TypeScript client's. Same requests as the TypeScript
+ * client (as large as PacketSize allows, one in flight), no-ack mode when
+ * the stub takes it; the bytes read are checked through an FNV-1a hash.
+ */
+const C_READER = String.raw`
+/* Reads guest memory over RSP with m or x as fast as one C client can:
+   reader PORT m|x ADDRESS LENGTH. Prints "seconds bytes fnv1a32 mode" or
+   "unsupported". One request in flight, as gdb does. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static int fd, acking = 1;
+static unsigned char in[1 << 16];
+static size_t in_at, in_len;
+static unsigned char *body;
+static size_t body_cap;
+
+static int next_byte(void) {
+  if (in_at == in_len) {
+    ssize_t n = read(fd, in, sizeof in);
+    if (n <= 0) exit(3);
+    in_at = 0;
+    in_len = (size_t)n;
+  }
+  return in[in_at++];
+}
+
+static void send_packet(const char *payload) {
+  char frame[256];
+  unsigned sum = 0;
+  for (const char *p = payload; *p; p++) sum += (unsigned char)*p;
+  int n = snprintf(frame, sizeof frame, "$%s#%02x", payload, sum & 0xff);
+  if (write(fd, frame, n) != n) exit(3);
+}
+
+/* The next packet's body (run-length encoding expanded); its length. */
+static size_t receive(void) {
+  int c;
+  while ((c = next_byte()) != '$') {
+  }
+  size_t len = 0;
+  unsigned sum = 0;
+  while ((c = next_byte()) != '#') {
+    sum += c;
+    if (len + 128 > body_cap) {
+      body_cap = body_cap ? body_cap * 2 : 1 << 20;
+      body = realloc(body, body_cap);
+    }
+    if (c == '*' && len > 0) {
+      int count = next_byte();
+      sum += count;
+      memset(body + len, body[len - 1], count - 29);
+      len += count - 29;
+      continue;
+    }
+    body[len++] = (unsigned char)c;
+  }
+  char hex[3] = {(char)next_byte(), (char)next_byte(), 0};
+  if (strtoul(hex, 0, 16) != (sum & 0xff)) exit(4);
+  if (acking && write(fd, "+", 1) != 1) exit(3);
+  return len;
+}
+
+static int hexval(int c) {
+  return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 5) return 2;
+  char packet = argv[2][0];
+  unsigned long long address = strtoull(argv[3], 0, 0), length = strtoull(argv[4], 0, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(atoi(argv[1]));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int one = 1;
+  fd = socket(AF_INET, SOCK_STREAM, 0);
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a)) return 3;
+  send_packet("qSupported:binary-upload+");
+  size_t n = receive();
+  body[n] = 0;
+  char *ps = strstr((char *)body, "PacketSize=");
+  size_t packet_size = ps ? strtoul(ps + 11, 0, 16) : 4096;
+  send_packet("QStartNoAckMode");
+  n = receive();
+  if (n == 2 && memcmp(body, "OK", 2) == 0) acking = 0;
+  size_t chunk = packet == 'm' ? (packet_size - 4) / 2 : packet_size - 5;
+  unsigned char *out = malloc(length);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  unsigned long long done = 0;
+  while (done < length) {
+    char request[64];
+    unsigned long long want = length - done < chunk ? length - done : chunk;
+    snprintf(request, sizeof request, "%c%llx,%llx", packet, address + done, want);
+    send_packet(request);
+    n = receive();
+    if (n == 0 || (n == 3 && body[0] == 'E')) {
+      puts("unsupported");
+      return 0;
+    }
+    size_t got = 0;
+    if (packet == 'm') {
+      for (size_t i = 0; i + 1 < n && got < want; i += 2) out[done + got++] = hexval(body[i]) << 4 | hexval(body[i + 1]);
+    } else {
+      for (size_t i = body[0] == 'b'; i < n && got < want; i++) out[done + got++] = body[i] == '}' ? body[++i] ^ 0x20 : body[i];
+    }
+    if (got == 0) return 5;
+    done += got;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  uint32_t h = 2166136261u;
+  for (unsigned long long i = 0; i < length; i++) h = (h ^ out[i]) * 16777619u;
+  printf("%f %llu %u %s\n", (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, length, h, acking ? "ack" : "no-ack");
+  send_packet("D");
+  receive();
+  return 0;
+}
+`;
+
+/** Compiles the reader with gcc; its path, or undefined without gcc. */
+export function buildCReader(workDir: string): string | undefined {
+  const source = path.join(workDir, 'reader.c');
+  const binary = path.join(workDir, 'reader');
+  try {
+    fs.writeFileSync(source, C_READER);
+    execFileSync('gcc', ['-O2', '-o', binary, source], { stdio: 'ignore' });
+    return binary;
+  } catch {
+    return undefined;
+  }
+}
+
+/** FNV-1a, 32 bits: what the reader prints for the bytes it read. */
+export function fnv1a(data: Uint8Array): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < data.length; i++) hash = Math.imul(hash ^ data[i]!, 16777619) >>> 0;
+  return hash;
+}
+
+export interface CReadResult {
+  bytesPerSecond: number;
+  verified: boolean;
+  mode: string;
+}
+
+/** Reads `expected.length` bytes at `address`; undefined when the stub has no such packet. */
+export function cRead(
+  reader: string,
+  port: number,
+  packet: 'm' | 'x',
+  address: number,
+  expected: Buffer,
+): CReadResult | undefined {
+  const out = execFileSync(
+    reader,
+    [String(port), packet, `0x${address.toString(16)}`, String(expected.length)],
+    { encoding: 'utf8', timeout: 120000 },
+  ).trim();
+  if (out === 'unsupported') return undefined;
+  const [seconds, bytes, hash, mode] = out.split(' ');
+  return {
+    bytesPerSecond: Number(bytes) / Number(seconds),
+    verified: Number(hash) === fnv1a(expected),
+    mode: mode!,
+  };
+}
