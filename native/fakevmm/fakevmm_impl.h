@@ -10,7 +10,6 @@
 
 #include <unicorn/unicorn.h>
 
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -68,6 +67,13 @@ struct Lapic {
 
 using VmCtx = ::vmctx;
 
+// A host write to guest-physical memory that may hold code.
+struct CodeWrite {
+  uint64_t gpa = 0;
+  uint64_t len = 0;
+};
+constexpr size_t kCodeWriteLog = 64;
+
 // An exit the hooks decided on while the engine was running.
 struct PendingExit {
   bool valid = false;
@@ -104,7 +110,7 @@ struct vcpu {
   bool step_after_io = false;  // stepping, and the last exit was INOUT
   std::deque<vm_exit> queued_exits;
   fakevmm::Lapic lapic;
-  uint64_t code_gen_seen = 0;
+  uint64_t code_gen_seen = 0;  // ctx->code_gen when this engine last dropped stale code [mu]
   std::condition_variable cv;
   // Debug slots as vm_set_debug_slots left them, and the last DB exit's status.
   fakevmm_debug_slot debug_slots[FAKEVMM_DEBUG_SLOTS] = {};
@@ -162,7 +168,13 @@ struct vmctx {
   std::deque<int> run_queue;
   std::condition_variable run_cv;
 
-  std::atomic<uint64_t> code_gen{0};
+  // Host writes to guest code (vm_code_modified), as a ring of the latest
+  // kCodeWriteLog: code_gen counts them, and the write numbered g is
+  // code_writes[g % kCodeWriteLog]. Each vCPU drops the translated code over
+  // the writes it has not seen before it next runs, or all of it when the
+  // ring has moved past them [mu].
+  uint64_t code_gen = 0;
+  fakevmm::CodeWrite code_writes[fakevmm::kCodeWriteLog];
 
   std::thread ticker;
   bool ticker_started = false, ticker_stop = false;
@@ -180,6 +192,7 @@ namespace fakevmm {
 bool map_ram_into(VmCtx* ctx, uc_engine* uc);
 uint8_t* gpa_ptr(VmCtx* ctx, uint64_t gpa, size_t len);
 void start_ticker(VmCtx* ctx);
+void drop_stale_code(vcpu* v);  // ctx->mu held, on the vCPU's thread, outside uc_emu_start
 
 // run.cc
 void kick_locked(vcpu* v);  // ctx->mu held

@@ -330,6 +330,28 @@ bool all_halted_if0(VmCtx* ctx) {
   return true;
 }
 
+// A step is a code hook on every instruction (on_step), which stops at the
+// second instruction boundary wherever it is: after a jump, in the handler
+// of an exception the instruction raised. Hooks are compiled into translated
+// blocks, so blocks built with the hook and blocks built without it must
+// never be mixed. They are kept apart, not flushed: the step's blocks are a
+// set of their own (fvi_set_step_blocks), which survives between steps, so
+// neither a step after running nor running after a step translates the
+// guest's code again. Every step installs the same callback with the same
+// user data, and any other code or memory hook changes with a full flush
+// (apply_debug_slots), so a kept step block is what a new one would be.
+//
+// Not chosen:
+//   - RFLAGS.TF (QEMU keys blocks on it too): the guest would see TF (pushf,
+//     the frame of an exception the instruction raises, syscall's R11, the
+//     flags iret and popf reload), and the trap is late after MOV SS and
+//     missing after a faulting instruction; each needs a fix-up.
+//   - A hook on the stepped instruction only: the next boundary can be
+//     anywhere, and a stop asked for by that hook takes effect before the
+//     instruction runs (Unicorn checks for one after the hook and after
+//     every memory access).
+//   - uc_emu_start's instruction count: Unicorn counts with the same
+//     all-address hook and flushes everything when counting stops.
 void set_step_hook(vcpu* v, bool on) {
   if (on == v->step_hook_installed) {
     return;
@@ -337,11 +359,11 @@ void set_step_hook(vcpu* v, bool on) {
   if (on) {
     uc_hook_add(v->uc, &v->step_hook, UC_HOOK_CODE, reinterpret_cast<void*>(on_step), v, 1, 0);
   } else {
+    fvi_forget_hook_blocks(v->step_hook);  // keep the step's blocks for the next step
     uc_hook_del(v->uc, v->step_hook);
   }
+  fvi_set_step_blocks(v->uc, on ? 1 : 0);
   v->step_hook_installed = on;
-  // Translated blocks carry (or lack) the per-instruction hook call.
-  uc_ctl_flush_tb(v->uc);
 }
 
 // ---- Debug slots (fakevmm.h): code hooks for execute slots, memory hooks
@@ -606,10 +628,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     if (!acquire_run(v, lk)) {
       continue;
     }
-    if (v->code_gen_seen != ctx->code_gen.load()) {
-      v->code_gen_seen = ctx->code_gen.load();
-      uc_ctl_flush_tb(uc);
-    }
+    fakevmm::drop_stale_code(v);
     set_step_hook(v, v->stepping);
     apply_debug_slots(v);
     v->pend = fakevmm::PendingExit();

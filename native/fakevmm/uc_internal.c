@@ -8,6 +8,8 @@
 #include "uc_priv.h"
 
 void helper_set_dr(CPUX86State* env, int reg, target_ulong t0);
+// QEMU's exec/ram_addr.h declares it but is private to QEMU's own memory code.
+void tb_invalidate_phys_range(struct uc_struct* uc, ram_addr_t start, ram_addr_t end);
 
 static CPUX86State* env_of(uc_engine* uc) {
   return (CPUX86State*)((struct uc_struct*)uc)->cpu->env_ptr;
@@ -247,4 +249,37 @@ int fvi_take_triple_fault(uc_engine* uc) {
     env->old_exception = -1;
   }
   return t;
+}
+
+void fvi_invalidate_code(uc_engine* uc, void* host, size_t len) {
+  struct uc_struct* u = (struct uc_struct*)uc;
+  ram_addr_t start = qemu_ram_addr_from_host(u, host);
+  if (start == RAM_ADDR_INVALID || len == 0) {
+    return;
+  }
+  // Blocks are listed per physical page (by ram address), both pages of a
+  // block that spans two; invalidating one also clears its tb_jmp_cache entry
+  // and unlinks the blocks chained to it. No block is executing: the engine
+  // is outside uc_emu_start.
+  tb_invalidate_phys_range(u, start, start + len);
+}
+
+// Translated blocks are looked up by (pc, flags, cflags, trace_vcpu_dstate);
+// Unicorn has no trace events, so the dstate bitmap is free to key a second
+// set of blocks. Blocks only chain to blocks found under the same key, and
+// uc_emu_start never changes it, so the sets never jump into each other.
+enum { STEP_BLOCKS_BIT = 0 };
+
+void fvi_set_step_blocks(uc_engine* uc, int on) {
+  CPUState* cs = cpu_of(uc);
+  if (on) {
+    cs->trace_dstate[0] |= 1ul << STEP_BLOCKS_BIT;
+  } else {
+    cs->trace_dstate[0] &= ~(1ul << STEP_BLOCKS_BIT);
+  }
+}
+
+void fvi_forget_hook_blocks(uc_hook hook) {
+  struct hook* h = (struct hook*)hook;
+  g_hash_table_remove_all(h->hooked_regions);
 }

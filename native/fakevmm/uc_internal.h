@@ -3,6 +3,7 @@
 #ifndef FAKEVMM_UC_INTERNAL_H
 #define FAKEVMM_UC_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <unicorn/unicorn.h>
 
@@ -84,6 +85,26 @@ void fvi_abort_instruction(uc_engine* uc);
 // call)? Did a triple fault stop the CPU (cleared too)?
 int fvi_take_halted(uc_engine* uc);
 int fvi_take_triple_fault(uc_engine* uc);
+
+// Outside uc_emu_start, on the engine's thread: drop the translated blocks
+// that cover any of `len` bytes of guest RAM at `host` (a pointer into memory
+// mapped with uc_mem_map_ptr, all of it in one mapping). Unicorn's own
+// uc_ctl_remove_cache takes guest-virtual addresses, which a host write to
+// guest-physical memory does not have.
+void fvi_invalidate_code(uc_engine* uc, void* host, size_t len);
+
+// Put the engine's translated blocks in the single-step set (on) or the
+// ordinary set (off). Each set finds only its own blocks, so blocks built
+// with a step hook compiled in and blocks built without one both stay cached
+// and neither needs a flush when stepping starts or stops.
+void fvi_set_step_blocks(uc_engine* uc, int on);
+
+// Make Unicorn forget which translated blocks `hook` was compiled into, so
+// that uc_hook_del leaves them cached (uc_hook_del drops every block the
+// hook instrumented, and with it every other block on the same guest
+// pages). Only for a hook whose blocks only ever run while an equivalent
+// hook is installed.
+void fvi_forget_hook_blocks(uc_hook hook);
 
 #ifdef __cplusplus
 }

@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 
 #include "fakevmm_impl.h"
+#include "uc_internal.h"
 
 using fakevmm::Clock;
 using fakevmm::VmCtx;
@@ -110,6 +112,47 @@ bool map_ram_into(VmCtx* ctx, uc_engine* uc) {
     return false;
   }
   return true;
+}
+
+namespace {
+
+// Above this many bytes one write drops all translated code: cheaper than
+// looking up every page (and such writes load images, before code runs).
+constexpr uint64_t kExactInvalidateMax = 1ull << 20;
+
+// Drops the blocks translated from the guest RAM in [gpa, gpa + len); the
+// rest of the range has no RAM, so no code was translated from it.
+void invalidate_gpa_range(vcpu* v, uint64_t gpa, uint64_t len) {
+  VmCtx* ctx = v->ctx;
+  const uint64_t end = gpa + len < gpa ? ~0ull : gpa + len;
+  if (gpa < ctx->lowmem) {
+    fvi_invalidate_code(v->uc, ctx->mem + gpa, std::min<uint64_t>(end, ctx->lowmem) - gpa);
+  }
+  const uint64_t high_begin = std::max(gpa, kHighmemBase);
+  const uint64_t high_end = std::min(end, kHighmemBase + ctx->highmem);
+  if (high_begin < high_end) {
+    fvi_invalidate_code(v->uc, ctx->mem + ctx->lowmem + (high_begin - kHighmemBase),
+                        high_end - high_begin);
+  }
+}
+
+}  // namespace
+
+void drop_stale_code(vcpu* v) {
+  VmCtx* ctx = v->ctx;
+  const uint64_t gen = ctx->code_gen;
+  bool flush = gen - v->code_gen_seen > kCodeWriteLog;  // the ring lost some
+  for (uint64_t g = v->code_gen_seen; g < gen && !flush; g++) {
+    const CodeWrite& w = ctx->code_writes[g % kCodeWriteLog];
+    flush = w.len > kExactInvalidateMax;
+    if (!flush) {
+      invalidate_gpa_range(v, w.gpa, w.len);
+    }
+  }
+  if (flush) {
+    uc_ctl_flush_tb(v->uc);
+  }
+  v->code_gen_seen = gen;
 }
 
 void start_ticker(VmCtx* ctx) {
@@ -215,7 +258,7 @@ struct vcpu* vm_vcpu_open(struct vmctx* ctx, int vcpuid) {
     delete v;
     return fail(ENOMEM, static_cast<vcpu*>(nullptr));
   }
-  v->code_gen_seen = ctx->code_gen.load();
+  v->code_gen_seen = ctx->code_gen;  // a new engine has translated nothing
   fakevmm::reset_registers(v);
   ctx->vcpus[vcpuid] = v;
   return v;
@@ -470,12 +513,16 @@ int vm_get_topology(struct vmctx* ctx, uint16_t* sockets, uint16_t* cores, uint1
 
 int vm_reinit(struct vmctx*) { return fail(ENOSYS, -1); }
 
-void vm_code_modified(struct vmctx* ctx, uint64_t, size_t) {
-  if (ctx == nullptr) {
+void vm_code_modified(struct vmctx* ctx, uint64_t gpa, size_t len) {
+  if (ctx == nullptr || len == 0) {
     return;
   }
-  ctx->code_gen.fetch_add(1);
+  // Translated code belongs to the engines, each used by its own vCPU's
+  // thread: record the write, and each vCPU drops the blocks over it before
+  // it next runs (a running one is kicked out of the emulator first).
   std::lock_guard<std::mutex> lk(ctx->mu);
+  ctx->code_writes[ctx->code_gen % fakevmm::kCodeWriteLog] = fakevmm::CodeWrite{gpa, len};
+  ctx->code_gen++;
   for (vcpu* v : ctx->vcpus) {
     if (v != nullptr && v->in_emu) {
       fakevmm::kick_locked(v);

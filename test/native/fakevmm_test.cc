@@ -610,6 +610,209 @@ void test_debug_slots() {
   check(vm_set_debug_slots(h.cpu[0], &bad, 1) == -1 && errno == EINVAL, "length 3 is EINVAL");
   check(vm_set_debug_slots(h.cpu[0], lens, 5) == -1 && errno == EINVAL, "a fifth slot is EINVAL");
 }
+void set_rip(Guest& g, uint64_t rip, int i = 0) {
+  vm_set_register(g.cpu[i], VM_REG_GUEST_RIP, rip);
+}
+void set_reg(Guest& g, int r, uint64_t v, int i = 0) { vm_set_register(g.cpu[i], r, v); }
+
+// Steps and runs interleaved over the same code: each step is one
+// instruction, each run goes to the hlt.
+void test_step_run_cycles() {
+  Guest g("f-cycle");
+  // loop: inc rax; inc rbx; cmp rax, 1000; jne loop; hlt
+  g.put(kCode,
+        {0x48, 0xff, 0xc0, 0x48, 0xff, 0xc3, 0x48, 0x3d, 0xe8, 0x03, 0x00, 0x00, 0x75, 0xf2, 0xf4});
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  bool ok = true;
+  for (int round = 0; round < 300 && ok; round++) {
+    set_reg(g, VM_REG_GUEST_RAX, 0);
+    set_reg(g, VM_REG_GUEST_RBX, 0);
+    set_rip(g, kCode);
+    vm_exit e = g.run();
+    ok = ok && e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 1000 &&
+         g.reg(VM_REG_GUEST_RBX) == 1000;
+    set_reg(g, VM_REG_GUEST_RAX, 5);
+    set_reg(g, VM_REG_GUEST_RBX, 5);
+    set_rip(g, kCode + 3 * (round % 2));
+    vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 1);
+    e = g.run();
+    uint64_t want_rip = kCode + 3 * (round % 2) + 3;
+    ok = ok && e.exitcode == VM_EXITCODE_MTRAP && g.reg(VM_REG_GUEST_RIP) == want_rip &&
+         g.reg(VM_REG_GUEST_RAX) + g.reg(VM_REG_GUEST_RBX) == 11;
+    if (round % 3 == 0) {
+      e = g.run();  // a second step without a toggle
+      ok = ok && e.exitcode == VM_EXITCODE_MTRAP &&
+           g.reg(VM_REG_GUEST_RIP) == want_rip + (round % 2 ? 6 : 3);
+    }
+    vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 0);
+    if (!ok) {
+      std::printf("round %d: exit %d rip %s rax %s rbx %s\n", round, e.exitcode,
+                  hex(g.reg(VM_REG_GUEST_RIP)).c_str(), hex(g.reg(VM_REG_GUEST_RAX)).c_str(),
+                  hex(g.reg(VM_REG_GUEST_RBX)).c_str());
+    }
+  }
+  check(ok, "300 rounds of run to hlt, then one or two single steps");
+}
+
+// Host writes reach both the step's blocks and the ordinary ones.
+void test_write_then_step_and_run() {
+  Guest g("f-write");
+  g.put(kCode, {0xb8, 0x01, 0, 0, 0, 0xbb, 0x02, 0, 0, 0, 0xf4});  // mov eax,1; mov ebx,2; hlt
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  vm_exit e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 1, "first run");
+  set_rip(g, kCode);
+  vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 1);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_MTRAP && g.reg(VM_REG_GUEST_RAX) == 1, "step");
+  g.mem[kCode + 1] = 7;
+  vm_code_modified(g.ctx, kCode + 1, 1);
+  set_rip(g, kCode);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_MTRAP && g.reg(VM_REG_GUEST_RAX) == 7,
+        "a step after a write runs the new code");
+  g.mem[kCode + 1] = 9;
+  vm_code_modified(g.ctx, kCode + 1, 1);
+  vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 0);
+  set_rip(g, kCode);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 9,
+        "a run after a write runs the new code");
+  g.mem[kCode + 6] = 5;
+  vm_code_modified(g.ctx, kCode + 6, 1);
+  set_rip(g, kCode);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RBX) == 5, "second instruction");
+}
+
+// A write to a block other blocks are chained to.
+void test_write_chained() {
+  Guest g("f-chain");
+  g.put(kCode, {0xb9, 100, 0, 0, 0, 0xe9, 0x36, 0, 0, 0});  // mov ecx,100; jmp +0x40
+  g.put(kCode + 0x40,
+        {0x83, 0xc0, 0x01, 0xff, 0xc9, 0x75, 0xbe, 0xf4});  // add eax,1; dec ecx; jnz; hlt
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  set_reg(g, VM_REG_GUEST_RAX, 0);
+  vm_exit e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 100,
+        "loop ran (eax " + hex(g.reg(VM_REG_GUEST_RAX)) + ")");
+  g.mem[kCode + 0x42] = 2;
+  vm_code_modified(g.ctx, kCode + 0x42, 1);
+  set_reg(g, VM_REG_GUEST_RAX, 0);
+  set_rip(g, kCode);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 200,
+        "the chained-to block was replaced (eax " + hex(g.reg(VM_REG_GUEST_RAX)) + ")");
+}
+
+// Code crossing a page boundary, written in its second page.
+void test_write_cross_page() {
+  Guest g("f-cross");
+  uint64_t at = kCode + 0xffa;
+  g.put(at, {0xb8, 0x01, 0, 0, 0, 0x90, 0xbb, 0x02, 0, 0, 0, 0xf4});
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  set_rip(g, at);
+  vm_exit e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RBX) == 2, "cross-page run");
+  g.mem[kCode + 0x1001] = 0x33;
+  vm_code_modified(g.ctx, kCode + 0x1001, 1);
+  set_rip(g, at);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RBX) == 0x33,
+        "a write to the second page of a block replaces it");
+}
+
+// More writes than the log holds: the oldest must still count.
+void test_write_log() {
+  for (int n : {63, 64, 65, 200}) {
+    Guest g("f-log");
+    g.put(kCode, {0xb8, 0x01, 0, 0, 0, 0xf4});
+    vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+    g.run();
+    g.mem[kCode + 1] = 3;
+    vm_code_modified(g.ctx, kCode + 1, 1);
+    for (int i = 1; i < n; i++) {
+      vm_code_modified(g.ctx, kData + static_cast<uint64_t>(i) * 64, 8);
+    }
+    set_rip(g, kCode);
+    vm_exit e = g.run();
+    check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 3,
+          std::to_string(n) + " writes, the code change first");
+  }
+  Guest g("f-big");
+  g.put(kCode, {0xb8, 0x01, 0, 0, 0, 0xf4});
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  g.run();
+  g.mem[kCode + 1] = 4;
+  vm_code_modified(g.ctx, 0, 8 << 20);
+  set_rip(g, kCode);
+  vm_exit e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 4, "an 8 MiB write");
+  g.mem[kCode + 1] = 5;
+  vm_code_modified(g.ctx, 0, ~0ull);  // past RAM, wraps
+  set_rip(g, kCode);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 5, "a huge write");
+  g.mem[kCode + 1] = 6;
+  vm_code_modified(g.ctx, kCode, 1ull << 19);  // exact path, many pages
+  set_rip(g, kCode);
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 6, "a 512 KiB write");
+}
+
+// A second vCPU that was parked while the host wrote.
+void test_write_other_vcpu() {
+  Guest g("f-smp");
+  g.put(kCode, {0xb8, 0x01, 0, 0, 0, 0xf4});
+  g.long_mode(g.cpu[1], kCode);
+  vm_activate_cpu(g.cpu[1]);
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  vm_set_capability(g.cpu[1], VM_CAP_HALT_EXIT, 1);
+  vm_exit e1{};
+  std::thread([&] { e1 = g.run(1); }).join();
+  g.run();
+  g.mem[kCode + 1] = 8;
+  vm_code_modified(g.ctx, kCode + 1, 1);
+  set_rip(g, kCode);
+  g.run();
+  set_rip(g, kCode, 1);
+  std::thread([&] { e1 = g.run(1); }).join();
+  check(e1.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX, 1) == 8 &&
+            g.reg(VM_REG_GUEST_RAX, 0) == 8,
+        "both vCPUs run the new code");
+}
+
+// A planted int3 over code a step already translated; steps across it.
+void test_breakpoint_cycle() {
+  Guest g("f-bp");
+  // loop: inc rax; inc rbx; jmp loop
+  g.put(kCode, {0x48, 0xff, 0xc0, 0x48, 0xff, 0xc3, 0xeb, 0xf8});
+  vm_set_capability(g.cpu[0], VM_CAP_BPT_EXIT, 1);
+  bool ok = true;
+  g.mem[kCode + 3] = 0xcc;
+  vm_code_modified(g.ctx, kCode + 3, 1);
+  for (int i = 0; i < 500 && ok; i++) {
+    vm_exit e = g.run();
+    ok = e.exitcode == VM_EXITCODE_BPT && e.rip == kCode + 3;
+    set_rip(g, kCode + 3);
+    uint64_t rbx = g.reg(VM_REG_GUEST_RBX);
+    g.mem[kCode + 3] = 0x48;
+    vm_code_modified(g.ctx, kCode + 3, 1);
+    vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 1);
+    e = g.run();
+    ok = ok && e.exitcode == VM_EXITCODE_MTRAP && g.reg(VM_REG_GUEST_RIP) == kCode + 6 &&
+         g.reg(VM_REG_GUEST_RBX) == rbx + 1;
+    vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 0);
+    g.mem[kCode + 3] = 0xcc;
+    vm_code_modified(g.ctx, kCode + 3, 1);
+    if (!ok) {
+      std::printf("iteration %d: exit %d rip %s\n", i, e.exitcode, hex(e.rip).c_str());
+    }
+  }
+  check(ok && g.reg(VM_REG_GUEST_RAX) == 500,
+        "500 gdb breakpoint cycles (rax " + hex(g.reg(VM_REG_GUEST_RAX)) + ")");
+}
+
 }  // namespace
 
 int main() {
@@ -622,6 +825,13 @@ int main() {
   test_smp_startup();
   test_code_modified();
   test_debug_slots();
+  test_step_run_cycles();
+  test_write_then_step_and_run();
+  test_write_chained();
+  test_write_cross_page();
+  test_write_log();
+  test_write_other_vcpu();
+  test_breakpoint_cycle();
   double s = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("fakevmm: %d passed, %d failed (%.2f s)\n", g_passed, g_failed, s);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

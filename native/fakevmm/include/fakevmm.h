@@ -41,9 +41,9 @@ int vm_get_fpu_state(struct vcpu* vcpu, struct fakevmm_fpu* fpu);
 int vm_set_fpu_state(struct vcpu* vcpu, const struct fakevmm_fpu* fpu);
 
 /* The host wrote guest memory [gpa, gpa+len) that may hold code that already
- * ran (a software breakpoint, a loaded image). Every vCPU drops its
- * translated code before it next executes guest code. Callable from any
- * thread, at any time. */
+ * ran (a software breakpoint, a loaded image). Every vCPU drops the code it
+ * translated from those bytes before it next executes guest code. Callable
+ * from any thread, at any time. */
 void vm_code_modified(struct vmctx* ctx, uint64_t gpa, size_t len);
 
 /* Debug slots for a debugger: bhyve has no call for hardware breakpoints or
