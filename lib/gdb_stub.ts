@@ -8,6 +8,7 @@ import { log } from './log';
 import { RspConnection } from './rsp/connection';
 import { framePacket } from './rsp/packet_writer';
 import { hexEncode } from './rsp/hex';
+import { payloadBytes } from './rsp/encoded_payload';
 
 /** Where the stub listens: TCP (127.0.0.1 by default) or a Unix socket. */
 export type ListenAddress = { host: string; port: number } | { path: string };
@@ -133,7 +134,7 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
         const { reply, note } = await dispatch({ debugger: this.dbg, session }, payload);
         if (note !== undefined) log.rsp(note);
         if (reply !== null) {
-          if (log.rsp.enabled) log.rsp(`-> ${reply.toString().slice(0, 200)}`);
+          if (log.rsp.enabled) log.rsp(`-> ${payloadBytes(reply).toString('latin1', 0, 200)}`);
           connection.send(reply);
         }
         if (session.startNoAck) {

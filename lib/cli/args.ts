@@ -2,6 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import type { ListenAddress } from '../gdb_stub';
 import { parseSerialTarget, type SerialTarget } from '../guest/console';
+import type { VcpuPriority } from '../vmm/native_vmm';
 import type { BackendRequest } from '../vmm/select';
 
 export interface RunOptions {
@@ -13,6 +14,8 @@ export interface RunOptions {
   cpus: number;
   serial: SerialTarget;
   cmdline: string;
+  /** Scheduling of the vCPU threads (--vcpu-priority). */
+  vcpuPriority: VcpuPriority;
   /** Print every RSP packet in and out on stderr (--trace-rsp). */
   traceRsp?: boolean;
 }
@@ -36,6 +39,9 @@ export const USAGE = `usage: vmm-gdbstub run <kernel> [options]
   --cpus N                       vCPU count (default 1)
   --serial stdio|file:PATH       where COM1 output goes (default stdio)
   --cmdline STR                  kernel command line
+  --vcpu-priority normal|idle    idle: vCPU threads yield to every other thread, so the
+                                 debugger is answered at once even when busy vCPUs
+                                 outnumber host CPUs (default normal)
   --trace-rsp                    print every packet to and from the debugger on stderr
 `;
 
@@ -95,6 +101,7 @@ export function parseCommandLine(argv: string[]): Invocation {
         cpus: { type: 'string', default: '1' },
         serial: { type: 'string', default: 'stdio' },
         cmdline: { type: 'string', default: '' },
+        'vcpu-priority': { type: 'string', default: 'normal' },
         'trace-rsp': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -125,6 +132,10 @@ export function parseCommandLine(argv: string[]): Invocation {
   if (serial === undefined) {
     throw new UsageError(`--serial must be stdio or file:PATH, not "${values.serial}"`);
   }
+  const vcpuPriority = values['vcpu-priority'];
+  if (vcpuPriority !== 'normal' && vcpuPriority !== 'idle') {
+    throw new UsageError(`--vcpu-priority must be normal or idle, not "${vcpuPriority}"`);
+  }
   let gdb: ListenAddress | undefined;
   if (values.gdb !== undefined) {
     gdb = parseListenAddress(values.gdb);
@@ -142,6 +153,7 @@ export function parseCommandLine(argv: string[]): Invocation {
     cpus,
     serial,
     cmdline: values.cmdline,
+    vcpuPriority,
   };
   if (gdb !== undefined) options.gdb = gdb;
   if (values['trace-rsp']) options.traceRsp = true;

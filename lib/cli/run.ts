@@ -70,6 +70,7 @@ export async function run(options: RunOptions): Promise<number> {
   const vmm = new NativeBackedVmm(choice.backend, {
     memoryBytes: options.memoryBytes,
     vcpus: options.cpus,
+    vcpuPriority: options.vcpuPriority,
   });
   const console = openConsole(options.serial);
   vmm.on('console', (data) => console.write(data));

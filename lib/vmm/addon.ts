@@ -47,7 +47,7 @@ export type NativeEvent =
 export interface NativeAddon {
   Vmm: new (
     backend: string,
-    config: { name: string; memoryBytes: number; vcpus: number },
+    config: { name: string; memoryBytes: number; vcpus: number; vcpuPriority: string },
     onEvent: (event: NativeEvent) => void,
   ) => NativeVmm;
   backends(): string[];

@@ -28,7 +28,17 @@ export interface VmConfig {
   memoryBytes: number;
   vcpus: number;
   name?: string;
+  /**
+   * 'idle': the vCPU threads run at idle priority (Linux SCHED_IDLE), so
+   * the stub's own thread, and anything else on the host, preempts them at
+   * once: Ctrl-C and stops of many busy vCPUs are answered promptly even
+   * when vCPUs outnumber host CPUs, but the guest only gets the CPU time
+   * nothing else wants. Default 'normal'.
+   */
+  vcpuPriority?: VcpuPriority;
 }
+
+export type VcpuPriority = 'normal' | 'idle';
 
 /** The addon that carries each backend. */
 export const ADDON_OF_BACKEND: Record<BackendName, AddonName> = {
@@ -152,6 +162,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
       name: config.name ?? 'vmm-gdbstub',
       memoryBytes: config.memoryBytes,
       vcpus: config.vcpus,
+      vcpuPriority: config.vcpuPriority ?? 'normal',
     };
     this.native = guard(
       () => new addon.Vmm(backend, nativeConfig, (event) => this.dispatch(event)),

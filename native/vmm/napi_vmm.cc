@@ -168,6 +168,15 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
         static_cast<uint64_t>(config.Get("memoryBytes").ToNumber().Int64Value());
     vm_config.vcpus = config.Get("vcpus").ToNumber().Int32Value();
 
+    Napi::Value priority = config.Get("vcpuPriority");
+    VcpuPriority vcpu_priority = VcpuPriority::kNormal;
+    if (priority.IsString() && priority.As<Napi::String>().Utf8Value() == "idle") {
+      vcpu_priority = VcpuPriority::kIdle;
+    } else if (!priority.IsUndefined() &&
+               !(priority.IsString() && priority.As<Napi::String>().Utf8Value() == "normal")) {
+      throw Napi::TypeError::New(env, "\"vcpuPriority\" must be \"normal\" or \"idle\"");
+    }
+
     auto found = backendRegistry().find(backend);
     if (found == backendRegistry().end()) {
       throw toJsError(env, VmmError{"ENOENT", "backend \"" + backend + "\" is not in this addon"});
@@ -183,7 +192,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     queue_ = std::make_shared<EventQueue>([this] { tsfn_.NonBlockingCall(); });
     tsfn_ = EventTsfn::New(env, info[2].As<Napi::Function>(), "vmm-events", 0, 1,
                            new QueueHandle(queue_), freeQueueHandle, static_cast<void*>(nullptr));
-    machine_ = std::make_unique<Machine>(std::move(vmm), queue_.get());
+    machine_ = std::make_unique<Machine>(std::move(vmm), queue_.get(), vcpu_priority);
   }
 
   ~VmmObject() override { teardown(); }

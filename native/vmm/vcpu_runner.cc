@@ -1,5 +1,13 @@
 #include "vmm/vcpu_runner.h"
 
+#include <sched.h>
+
+#include <cerrno>
+#include <cstring>
+#if defined(__FreeBSD__)
+#include <sys/rtprio.h>
+#endif
+
 namespace vmm {
 
 const char* vcpuStateName(VcpuState state) {
@@ -16,8 +24,8 @@ const char* vcpuStateName(VcpuState state) {
   return "unknown";
 }
 
-Machine::Machine(std::unique_ptr<Vmm> vmm, EventSink* sink)
-    : vmm_(std::move(vmm)), sink_(sink), ports_(sink) {
+Machine::Machine(std::unique_ptr<Vmm> vmm, EventSink* sink, VcpuPriority priority)
+    : vmm_(std::move(vmm)), sink_(sink), priority_(priority), ports_(sink) {
   for (int i = 0; i < vmm_->vcpuCount(); i++) vcpus_.push_back(std::make_unique<Vcpu>());
 }
 
@@ -151,8 +159,33 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
   }
 }
 
+namespace {
+
+// Moves the calling thread to idle priority; an error for the log, or "".
+std::string lowerToIdle() {
+#if defined(__linux__)
+  sched_param param{};
+  if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) return std::strerror(errno);
+  return "";
+#elif defined(__FreeBSD__)
+  rtprio prio{RTP_PRIO_IDLE, RTP_PRIO_MAX};
+  if (rtprio_thread(RTP_SET, 0, &prio) != 0) return std::strerror(errno);
+  return "";
+#else
+  return "not supported on this system";
+#endif
+}
+
+}  // namespace
+
 void Machine::threadMain(int vcpu) {
   Vcpu& v = *vcpus_[vcpu];
+  if (priority_ == VcpuPriority::kIdle) {
+    std::string error = lowerToIdle();
+    if (!error.empty()) {
+      sink_->onLog("vCPU " + std::to_string(vcpu) + " stays at normal priority: " + error);
+    }
+  }
   for (;;) {
     RunOptions options;
     {

@@ -19,11 +19,18 @@ namespace vmm {
 
 enum class VcpuState { kWaitingForSipi, kParked, kRunning, kExited };
 
+// How the vCPU threads are scheduled against the rest of the host. kIdle
+// (Linux SCHED_IDLE, FreeBSD idle priority) lets any other thread, the
+// stub's own JS thread first, preempt a vCPU at once: a Ctrl-C is read
+// within microseconds even when busy vCPUs outnumber host CPUs, at the
+// price of a guest that only gets the CPU time nothing else wants.
+enum class VcpuPriority { kNormal, kIdle };
+
 const char* vcpuStateName(VcpuState state);
 
 class Machine {
  public:
-  Machine(std::unique_ptr<Vmm> vmm, EventSink* sink);
+  Machine(std::unique_ptr<Vmm> vmm, EventSink* sink, VcpuPriority priority = VcpuPriority::kNormal);
   ~Machine();
 
   Vmm& vmm() { return *vmm_; }
@@ -62,6 +69,7 @@ class Machine {
 
   std::unique_ptr<Vmm> vmm_;
   EventSink* sink_;
+  VcpuPriority priority_;
   PortIoBus ports_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::atomic<bool> quitting_{false};

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RegisterFile } from '../../lib/vmm/registers';
 import { VmmError } from '../../lib/vmm/vmm';
@@ -265,6 +266,34 @@ describeEachBackend('seam', 'the Vmm seam', (backend) => {
         }
         for (let v = 0; v < 4; v++) expect(counterOf(v)).toBeGreaterThan(frozen[v]!);
       }
+    });
+  });
+
+  describe('vCPU priority', () => {
+    /** Scheduling policies of this process's threads (field 41 of /proc's stat: 5 is SCHED_IDLE). */
+    const policies = () =>
+      fs.readdirSync('/proc/self/task').map((tid) => {
+        const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]);
+      });
+    const SCHED_IDLE = 5;
+
+    it("'idle' puts every vCPU thread at idle priority, and the guest still runs", async () => {
+      const before = policies().filter((p) => p === SCHED_IDLE).length;
+      const g = boot('smp', { cpus: 2, cmdline: 'cpus=2', vcpuPriority: 'idle' });
+      await g.waitForConsole(/smp 2 cpus up\n/, BOOT_MS);
+      // Both vCPU threads, and what they started (emu's ticker, KVM's own
+      // kernel worker) with them; this, the JS thread, stays as it was.
+      expect(policies().filter((p) => p === SCHED_IDLE).length - before).toBeGreaterThanOrEqual(2);
+      const own = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'latin1');
+      expect(Number(own.slice(own.lastIndexOf(')') + 2).split(' ')[38])).not.toBe(SCHED_IDLE);
+    });
+
+    it("'normal' leaves them alone", async () => {
+      const before = policies().filter((p) => p === SCHED_IDLE).length;
+      const g = boot('up');
+      await g.waitForConsole(/up ok/, BOOT_MS);
+      expect(policies().filter((p) => p === SCHED_IDLE).length).toBe(before);
     });
   });
 

@@ -1,6 +1,6 @@
 import { planBoot } from '../../lib/guest';
 import { loadGuest } from '../../lib/guest/load';
-import { NativeBackedVmm } from '../../lib/vmm/native_vmm';
+import { NativeBackedVmm, type VcpuPriority } from '../../lib/vmm/native_vmm';
 import type { BackendName, StopEvent } from '../../lib/vmm/vmm';
 import { kernelImage, type KernelName } from './kernels';
 
@@ -22,6 +22,7 @@ export interface BootOptions {
   cmdline?: string;
   /** Resume vCPU 0 right away (default true). */
   run?: boolean;
+  vcpuPriority?: VcpuPriority;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -46,7 +47,11 @@ export function bootKernel(name: KernelName, options: BootOptions = {}): BootedG
     cmdline: options.cmdline ?? '',
     cpus,
   });
-  const vmm = new NativeBackedVmm(options.backend ?? 'emu', { memoryBytes, vcpus: cpus });
+  const vmm = new NativeBackedVmm(options.backend ?? 'emu', {
+    memoryBytes,
+    vcpus: cpus,
+    vcpuPriority: options.vcpuPriority ?? 'normal',
+  });
   vmm.keepAlive(false);
   let output = '';
   const waiters: (() => void)[] = [];

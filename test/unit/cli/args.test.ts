@@ -68,6 +68,7 @@ describe('parseCommandLine', () => {
         cpus: 1,
         serial: { kind: 'stdio' },
         cmdline: '',
+        vcpuPriority: 'normal',
       },
     });
   });
@@ -89,6 +90,8 @@ describe('parseCommandLine', () => {
       'file:/tmp/out',
       '--cmdline',
       'cpus=4',
+      '--vcpu-priority',
+      'idle',
       '--trace-rsp',
     ]);
     expect(invocation).toEqual({
@@ -102,6 +105,7 @@ describe('parseCommandLine', () => {
         cpus: 4,
         serial: { kind: 'file', path: '/tmp/out' },
         cmdline: 'cpus=4',
+        vcpuPriority: 'idle',
         traceRsp: true,
       },
     });
@@ -130,6 +134,7 @@ describe('parseCommandLine', () => {
     [['run', 'k', '--gdb', 'nope:x'], /--gdb must be/],
     [['run', 'k', '--wait'], /--wait needs --gdb/],
     [['run', 'k', '--trace-rsp'], /--trace-rsp needs --gdb/],
+    [['run', 'k', '--vcpu-priority', 'high'], /--vcpu-priority must be/],
     [['run', 'k', '--bogus'], /Unknown option/],
   ])('refuses %j with one clear line', (argv, message) => {
     expect(() => parseCommandLine(argv)).toThrow(UsageError);
