@@ -49,7 +49,7 @@ static void send_packet(const char *payload) {
 }
 
 /* The next packet's body (run-length encoding expanded); its length. */
-static size_t receive(void) {
+static size_t receive_any(void) {
   int c;
   while ((c = next_byte()) != '$') {
   }
@@ -74,6 +74,16 @@ static size_t receive(void) {
   if (strtoul(hex, 0, 16) != (sum & 0xff)) exit(4);
   if (acking && write(fd, "+", 1) != 1) exit(3);
   return len;
+}
+
+/* As receive_any, past stop replies (T, S): QEMU sends one when a
+   debugger connects, whenever it gets to it. No reply asked for here starts
+   with either letter. */
+static size_t receive(void) {
+  for (;;) {
+    size_t len = receive_any();
+    if (len == 0 || (body[0] != 'T' && body[0] != 'S')) return len;
+  }
 }
 
 static int hexval(int c) {

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { summarise, timeLoop, type Budget, type Latency } from './stats';
+import { sleep, summarise, timeLoop, type Budget, type Latency } from './stats';
 
 /** What a qC exchange puts on the wire: `$qC#b4` out, `+$QC1#c5` back. */
 const REQUEST = Buffer.from('$qC#b4', 'latin1');
@@ -12,7 +12,12 @@ const REPLY = Buffer.from('+$QC1#c5', 'latin1');
  * One qC-sized exchange in flight, Nagle off on both sides: the benchmark's
  * own client (Node) against an echo server already listening on `port`.
  */
-async function nodeClientLoopback(port: number, budget: Budget): Promise<Latency> {
+async function nodeClientLoopback(
+  port: number,
+  budget: Budget,
+  warmup = 200,
+  idleMs = 0,
+): Promise<Latency> {
   const socket = net.connect(port, '127.0.0.1');
   socket.setNoDelay(true);
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
@@ -27,17 +32,43 @@ async function nodeClientLoopback(port: number, budget: Budget): Promise<Latency
       w?.();
     }
   });
-  const samples = await timeLoop(
-    () =>
-      new Promise<void>((resolve) => {
-        wake = resolve;
-        socket.write(REQUEST);
-      }),
-    budget,
-    200,
-  );
+  const exchange = () =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+      socket.write(REQUEST);
+    });
+  let samples: number[];
+  if (idleMs === 0) {
+    samples = await timeLoop(exchange, budget, warmup);
+  } else {
+    for (let i = 0; i < warmup; i++) await exchange();
+    samples = [];
+    for (let i = 0; i < budget.samples; i++) {
+      await sleep(idleMs);
+      const t0 = performance.now();
+      await exchange();
+      samples.push((performance.now() - t0) * 1000);
+    }
+  }
   socket.destroy();
   return summarise(samples);
+}
+
+/**
+ * The idle loopback round trip: the same exchange with the C server, each
+ * one after `idleMs` of silence, as a Ctrl-C comes after the guest has run
+ * a while. On this VM an exchange after idle time costs several times a
+ * back-to-back one (the CPUs sleep in the hypervisor meanwhile).
+ */
+export function idleLoopback(
+  pingPong: string | undefined,
+  idleMs: number,
+  count: number,
+): Promise<Latency | undefined> {
+  if (pingPong === undefined) return Promise.resolve(undefined);
+  return withEchoServer(pingPong, ['serve'], (port) =>
+    nodeClientLoopback(port, { samples: count, ms: 0, minSamples: count }, 1, idleMs),
+  );
 }
 
 /** Runs `command`, which prints the port it listens on, for as long as `body` takes. */

@@ -24,6 +24,8 @@ export interface BootRequest {
   cmdline: string;
   /** The COM1 line that says the kernel is up. */
   readyLine: string;
+  /** vmm-gdbstub only: `--vcpu-priority idle`. */
+  idleVcpus?: boolean;
 }
 
 export interface RunningTarget {
@@ -112,6 +114,7 @@ export async function launch(
       `127.0.0.1:${port}`,
     ];
     if (boot.cmdline !== '') args.push('--cmdline', boot.cmdline);
+    if (boot.idleVcpus === true) args.push('--vcpu-priority', 'idle');
   }
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
