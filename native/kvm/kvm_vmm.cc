@@ -237,6 +237,13 @@ struct VcpuSlot {
   bool sipi_reported = false;
   RegisterFile reset_state;
 
+  // KVM_GET_REGS as last read or written, until the vCPU next enters the
+  // guest (enterGuest drops it): a single step otherwise reads the same
+  // registers up to three times, an ioctl each (PVM's rep-string splitting
+  // around the exit's own read).
+  kvm_regs regs_cache{};
+  bool regs_cached = false;
+
   // The debugger's hardware breakpoints (KVM_GUESTDBG_USE_HW_BP), which is
   // what RegisterFile's dr0-dr3/dr7 are on this backend, and DR6 of the last hit.
   uint64_t dr[4] = {};
@@ -385,7 +392,7 @@ class KvmVmm : public Vmm {
     if (xioctl(s.fd, KVM_SET_SREGS, &sregs) < 0) fail("KVM_SET_SREGS", vcpu);
     kvm_regs kregs;
     kvm::regsToKvm(regs, &kregs);
-    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    setKregs(vcpu, kregs);
     std::vector<uint8_t> xsave = getXsave(vcpu);
     kvm::fpuToXsave(regs.fpu, xsave.data());
     if (xioctl(s.fd, kSetXsave, xsave.data()) < 0) fail("KVM_SET_XSAVE", vcpu);
@@ -628,11 +635,25 @@ class KvmVmm : public Vmm {
     return xsave;
   }
 
-  uint64_t currentRip(int vcpu) {
-    kvm_regs kregs;
-    if (xioctl(slot(vcpu).fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
-    return kregs.rip;
+  // KVM_GET_REGS through the slot's cache (VcpuSlot::regs_cache).
+  kvm_regs getKregs(int vcpu) {
+    VcpuSlot& s = slot(vcpu);
+    if (!s.regs_cached) {
+      if (xioctl(s.fd, KVM_GET_REGS, &s.regs_cache) < 0) fail("KVM_GET_REGS", vcpu);
+      s.regs_cached = true;
+    }
+    return s.regs_cache;
   }
+
+  void setKregs(int vcpu, kvm_regs kregs) {
+    VcpuSlot& s = slot(vcpu);
+    s.regs_cached = false;
+    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    s.regs_cache = kregs;
+    s.regs_cached = true;
+  }
+
+  uint64_t currentRip(int vcpu) { return getKregs(vcpu).rip; }
 
   static PagingState pagingOf(const RegisterFile& regs) {
     PagingState paging;
@@ -797,9 +818,8 @@ class KvmVmm : public Vmm {
     VcpuSlot& s = slot(vcpu);
     RepStep rep;
     RegisterFile regs;
-    kvm_regs kregs;
+    kvm_regs kregs = getKregs(vcpu);
     kvm_sregs sregs;
-    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
     if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
     kvm::regsFromKvm(kregs, &regs);
     kvm::sregsFromKvm(sregs, &regs);
@@ -812,16 +832,14 @@ class KvmVmm : public Vmm {
     rep.count = kregs.rcx & mask;
     if (rep.count <= 1) return rep;  // nothing to split
     kregs.rcx = (kregs.rcx & ~mask) | 1;
-    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    setKregs(vcpu, kregs);
     rep.active = true;
     rep.start_rip = kregs.rip;
     return rep;
   }
 
   void finishRepStep(int vcpu, const RepStep& rep, Exit* exit) {
-    VcpuSlot& s = slot(vcpu);
-    kvm_regs kregs;
-    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
+    kvm_regs kregs = getKregs(vcpu);
     const uint64_t mask = counterMask(rep.insn.counter_bits);
     const uint64_t counter = kregs.rcx & mask;
     const uint64_t end = rep.start_rip + rep.insn.length;
@@ -838,7 +856,8 @@ class KvmVmm : public Vmm {
       // counter of 1 hid.
       kregs.rcx = (kregs.rcx & ~mask) | ((counter + rep.count - 1) & mask);
     }
-    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
+    setKregs(vcpu, kregs);
+    VcpuSlot& s = slot(vcpu);
     std::lock_guard<std::mutex> lock(s.debug_mutex);
     s.debug_dirty = true;
   }
@@ -1035,6 +1054,7 @@ class KvmVmm : public Vmm {
       kvm_mp_state mp;
       if (xioctl(s.fd, KVM_GET_MP_STATE, &mp) < 0) fail("KVM_GET_MP_STATE", vcpu);
       if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED) {
+        s.regs_cached = false;  // INIT resets them inside KVM_RUN
         if (ioctl(s.fd, KVM_RUN, 0) < 0 && errno != EINTR && errno != EAGAIN) {
           fail("KVM_RUN waiting for INIT", vcpu);
         }
@@ -1097,9 +1117,7 @@ class KvmVmm : public Vmm {
   // two ioctls, without the FPU and MSRs.
   void readCoreState(int vcpu, RegisterFile* regs) {
     VcpuSlot& s = slot(vcpu);
-    kvm_regs kregs;
-    if (xioctl(s.fd, KVM_GET_REGS, &kregs) < 0) fail("KVM_GET_REGS", vcpu);
-    kvm::regsFromKvm(kregs, regs);
+    kvm::regsFromKvm(getKregs(vcpu), regs);
     kvm_sregs sregs;
     if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
     kvm::sregsFromKvm(sregs, regs);
@@ -1311,6 +1329,7 @@ class KvmVmm : public Vmm {
       in_guest_++;
     }
     if (immediate) setImmediateExit(s.run, true);
+    s.regs_cached = false;  // the guest (or the operation it finishes) changes them
     const int r = ioctl(s.fd, KVM_RUN, 0);
     const int err = errno;
     {
