@@ -165,6 +165,11 @@ export class BenchClient {
     this.socket.write(Buffer.from([0x03]));
   }
 
+  /** Sends and expects no acks from now on, unasked (the floor's echo servers take none). */
+  skipAcks(): void {
+    this.acking = false;
+  }
+
   /** QStartNoAckMode; false when the stub does not take it. */
   async startNoAck(): Promise<boolean> {
     const reply = await this.text('QStartNoAckMode');

@@ -1,57 +1,35 @@
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
+import { BenchClient } from './client';
 import { sleep, summarise, timeLoop, type Budget, type Latency } from './stats';
 
-/** What a qC exchange puts on the wire: `$qC#b4` out, `+$QC1#c5` back. */
-const REQUEST = Buffer.from('$qC#b4', 'latin1');
-const REPLY = Buffer.from('+$QC1#c5', 'latin1');
+/** A stub's qC reply in no-ack mode: what the echo servers answer to anything. */
+const REPLY = '$QC1#c5';
 
 /**
- * One qC-sized exchange in flight, Nagle off on both sides: the benchmark's
- * own client (Node) against an echo server already listening on `port`.
+ * qC round trips of the benchmark's own client (BenchClient, no acks: the
+ * echo servers take none), exactly as it times a stub's qC, against an echo
+ * server already listening on `port`; each after `idleMs` of silence if set.
  */
-async function nodeClientLoopback(
-  port: number,
-  budget: Budget,
-  warmup = 200,
-  idleMs = 0,
-): Promise<Latency> {
-  const socket = net.connect(port, '127.0.0.1');
-  socket.setNoDelay(true);
-  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  let wake: (() => void) | undefined;
-  let received = 0;
-  socket.on('data', (chunk) => {
-    received += chunk.length;
-    if (received >= REPLY.length) {
-      received -= REPLY.length;
-      const w = wake;
-      wake = undefined;
-      w?.();
-    }
-  });
-  const exchange = () =>
-    new Promise<void>((resolve) => {
-      wake = resolve;
-      socket.write(REQUEST);
-    });
-  let samples: number[];
-  if (idleMs === 0) {
-    samples = await timeLoop(exchange, budget, warmup);
-  } else {
-    for (let i = 0; i < warmup; i++) await exchange();
-    samples = [];
+async function clientLoopback(port: number, budget: Budget, idleMs = 0): Promise<Latency> {
+  const client = await BenchClient.connect(port);
+  client.skipAcks();
+  try {
+    const exchange = () => client.request('qC');
+    if (idleMs === 0) return summarise(await timeLoop(exchange, budget, 200));
+    await exchange();
+    const samples: number[] = [];
     for (let i = 0; i < budget.samples; i++) {
       await sleep(idleMs);
       const t0 = performance.now();
       await exchange();
       samples.push((performance.now() - t0) * 1000);
     }
+    return summarise(samples);
+  } finally {
+    await client.close();
   }
-  socket.destroy();
-  return summarise(samples);
 }
 
 /**
@@ -67,7 +45,7 @@ export function idleLoopback(
 ): Promise<Latency | undefined> {
   if (pingPong === undefined) return Promise.resolve(undefined);
   return withEchoServer(pingPong, ['serve'], (port) =>
-    nodeClientLoopback(port, { samples: count, ms: 0, minSamples: count }, 1, idleMs),
+    clientLoopback(port, { samples: count, ms: 0, minSamples: count }, idleMs),
   );
 }
 
@@ -95,14 +73,14 @@ export function nodeLoopback(budget: Budget): Promise<Latency> {
     process.execPath,
     [
       '-e',
-      `const reply = Buffer.from(${JSON.stringify(REPLY.toString('latin1'))}, 'latin1');
+      `const reply = Buffer.from(${JSON.stringify(REPLY)}, 'latin1');
        const server = require('node:net').createServer((s) => {
          s.setNoDelay(true);
          s.on('data', () => s.write(reply));
        });
        server.listen(0, '127.0.0.1', () => console.log(server.address().port));`,
     ],
-    (port) => nodeClientLoopback(port, budget),
+    (port) => clientLoopback(port, budget),
   );
 }
 
@@ -113,7 +91,7 @@ export function nodeLoopback(budget: Budget): Promise<Latency> {
  */
 export function nodeToCLoopback(pingPong: string | undefined, budget: Budget) {
   if (pingPong === undefined) return Promise.resolve(undefined);
-  return withEchoServer(pingPong, ['serve'], (port) => nodeClientLoopback(port, budget));
+  return withEchoServer(pingPong, ['serve'], (port) => clientLoopback(port, budget));
 }
 
 const C_PINGPONG = String.raw`
@@ -137,11 +115,11 @@ static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
-static void echo(int lfd) {
+static void echo(int lfd, const char *reply) {
   int one = 1, s = accept(lfd, 0, 0);
   char buf[64];
   setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  while (read(s, buf, sizeof buf) > 0) write(s, "+$QC1#c5", 8);
+  while (read(s, buf, sizeof buf) > 0) write(s, reply, strlen(reply));
 }
 /* "pingpong N": both ends in C, N timed exchanges. "pingpong serve": the
    echo server alone; prints its port, serves one connection. */
@@ -158,12 +136,12 @@ int main(int argc, char **argv) {
   if (serve) {
     printf("%d\n", ntohs(a.sin_port));
     fflush(stdout);
-    echo(lfd);
+    echo(lfd, "$QC1#c5"); /* as a stub in no-ack mode answers */
     return 0;
   }
   pid_t pid = fork();
   if (pid == 0) {
-    echo(lfd);
+    echo(lfd, "+$QC1#c5");
     _exit(0);
   }
   int c = socket(AF_INET, SOCK_STREAM, 0);
