@@ -1,6 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { C_LISTEN_LOOPBACK, compileC, withServer } from './c_program';
 import { cRead } from './c_reader';
 
 /**
@@ -42,16 +40,11 @@ static void put(int s, const char *data, size_t len) {
   }
 }
 
+${C_LISTEN_LOOPBACK}
 int main(int argc, char **argv) {
   size_t packet_size = argc > 1 ? strtoul(argv[1], 0, 0) : 4096;
-  int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  socklen_t alen = sizeof a;
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 1)) return 1;
-  getsockname(lfd, (struct sockaddr *)&a, &alen);
-  printf("%d\n", ntohs(a.sin_port));
+  int one = 1, port, lfd = listen_loopback(&port);
+  printf("%d\n", port);
   fflush(stdout);
   size_t hex_len = (packet_size - 4) / 2 * 2, raw_len = packet_size - 4;
   char *hex = malloc(hex_len), *raw = malloc(raw_len), supported[64];
@@ -93,36 +86,17 @@ export interface BulkFloor {
   x: number;
 }
 
-function buildServer(workDir: string): string | undefined {
-  const source = path.join(workDir, 'bulk.c');
-  const binary = path.join(workDir, 'bulk');
-  try {
-    fs.writeFileSync(source, C_BULK_SERVER);
-    execFileSync('gcc', ['-O2', '-o', binary, source], { stdio: 'ignore' });
-    return binary;
-  } catch {
-    return undefined;
-  }
-}
-
-async function readFrom(
+function readFrom(
   server: string,
   reader: string,
   packetSize: number,
   packet: 'm' | 'x',
   expected: Buffer,
 ): Promise<number | undefined> {
-  const child = spawn(server, [String(packetSize)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-      child.once('exit', () => reject(new Error('the bulk server exited')));
-    });
+  return withServer(server, [String(packetSize)], (port) => {
     const read = cRead(reader, port, packet, 0, expected);
-    return read?.verified === true ? read.bytesPerSecond : undefined;
-  } finally {
-    child.kill();
-  }
+    return Promise.resolve(read?.verified === true ? read.bytesPerSecond : undefined);
+  });
 }
 
 /** Both floors for `bytes` of data at `packetSize`; undefined without gcc. */
@@ -132,7 +106,7 @@ export async function bulkFloor(
   packetSize: number,
   bytes: number,
 ): Promise<BulkFloor | undefined> {
-  const server = buildServer(workDir);
+  const server = compileC(workDir, 'bulk', C_BULK_SERVER);
   if (server === undefined || reader === undefined) return undefined;
   const m = await readFrom(server, reader, packetSize, 'm', Buffer.alloc(bytes, 0));
   const x = await readFrom(server, reader, packetSize, 'x', Buffer.alloc(bytes, 0x11));

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { compileC } from './c_program';
 
 /**
  * A second client for the m and x figures, in C: it decodes replies at
@@ -195,17 +194,9 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** Compiles the reader with gcc; its path, or undefined without gcc. */
+/** Compiles the reader (-O3: its summing loop vectorizes); undefined without gcc. */
 export function buildCReader(workDir: string): string | undefined {
-  const source = path.join(workDir, 'reader.c');
-  const binary = path.join(workDir, 'reader');
-  try {
-    fs.writeFileSync(source, C_READER);
-    execFileSync('gcc', ['-O3', '-o', binary, source], { stdio: 'ignore' });
-    return binary;
-  } catch {
-    return undefined;
-  }
+  return compileC(workDir, 'reader', C_READER, '-O3');
 }
 
 /** FNV-1a, 32 bits: what the reader prints for the bytes it read. */

@@ -1,6 +1,5 @@
-import { execFileSync, spawn } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { C_LISTEN_LOOPBACK, compileC, withServer } from './c_program';
 import { BenchClient } from './client';
 import { sleep, summarise, timeLoop, type Budget, type Latency } from './stats';
 
@@ -44,32 +43,14 @@ export function idleLoopback(
   count: number,
 ): Promise<Latency | undefined> {
   if (pingPong === undefined) return Promise.resolve(undefined);
-  return withEchoServer(pingPong, ['serve'], (port) =>
+  return withServer(pingPong, ['serve'], (port) =>
     clientLoopback(port, { samples: count, ms: 0, minSamples: count }, idleMs),
   );
 }
 
-/** Runs `command`, which prints the port it listens on, for as long as `body` takes. */
-async function withEchoServer<T>(
-  command: string,
-  args: string[],
-  body: (port: number) => Promise<T>,
-): Promise<T> {
-  const server = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      server.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
-      server.once('exit', () => reject(new Error('the echo server exited')));
-    });
-    return await body(port);
-  } finally {
-    server.kill();
-  }
-}
-
 /** The Node client against a Node echo server in another process. */
 export function nodeLoopback(budget: Budget): Promise<Latency> {
-  return withEchoServer(
+  return withServer(
     process.execPath,
     [
       '-e',
@@ -91,7 +72,7 @@ export function nodeLoopback(budget: Budget): Promise<Latency> {
  */
 export function nodeToCLoopback(pingPong: string | undefined, budget: Budget) {
   if (pingPong === undefined) return Promise.resolve(undefined);
-  return withEchoServer(pingPong, ['serve'], (port) => clientLoopback(port, budget));
+  return withServer(pingPong, ['serve'], (port) => clientLoopback(port, budget));
 }
 
 const C_PINGPONG = String.raw`
@@ -121,20 +102,15 @@ static void echo(int lfd, const char *reply) {
   setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   while (read(s, buf, sizeof buf) > 0) write(s, reply, strlen(reply));
 }
+${C_LISTEN_LOOPBACK}
 /* "pingpong N": both ends in C, N timed exchanges. "pingpong serve": the
    echo server alone; prints its port, serves one connection. */
 int main(int argc, char **argv) {
   int serve = argc > 1 && strcmp(argv[1], "serve") == 0;
-  int n = argc > 1 && !serve ? atoi(argv[1]) : 20000, one = 1;
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {0};
-  socklen_t alen = sizeof a;
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 1)) return 1;
-  getsockname(lfd, (struct sockaddr *)&a, &alen);
+  int n = argc > 1 && !serve ? atoi(argv[1]) : 20000, one = 1, port;
+  int lfd = listen_loopback(&port);
   if (serve) {
-    printf("%d\n", ntohs(a.sin_port));
+    printf("%d\n", port);
     fflush(stdout);
     echo(lfd, "$QC1#c5"); /* as a stub in no-ack mode answers */
     return 0;
@@ -145,6 +121,10 @@ int main(int argc, char **argv) {
     _exit(0);
   }
   int c = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
   setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (connect(c, (struct sockaddr *)&a, sizeof a)) return 1;
   double *t = malloc(sizeof(double) * n);
@@ -164,17 +144,9 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** Compiles the C ping-pong with gcc; its path, or undefined without gcc. */
+/** Compiles the C ping-pong; its path, or undefined without gcc. */
 export function buildPingPong(workDir: string): string | undefined {
-  const source = path.join(workDir, 'pingpong.c');
-  const binary = path.join(workDir, 'pingpong');
-  try {
-    fs.writeFileSync(source, C_PINGPONG);
-    execFileSync('gcc', ['-O2', '-o', binary, source], { stdio: 'ignore' });
-    return binary;
-  } catch {
-    return undefined;
-  }
+  return compileC(workDir, 'pingpong', C_PINGPONG);
 }
 
 /** The same exchange with both ends in C: the machine's own floor. */

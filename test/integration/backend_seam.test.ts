@@ -37,6 +37,20 @@ describeEachBackend('seam', 'the Vmm seam', (backend) => {
     return guest;
   }
 
+  /** smp.elf on 4 vCPUs, once every vCPU counts in cpu_loop; and a reader of its counter. */
+  async function bootSpinningSmp() {
+    const g = boot('smp', { cpus: 4, cmdline: 'cpus=4' });
+    await g.waitForConsole(/smp 4 cpus up\n/, BOOT_MS);
+    const counters = symbol('smp', 'counters');
+    const counterOf = (v: number) => readU64(g, counters + BigInt(8 * v));
+    // "cpus up" is printed when every AP has arrived, which can be before
+    // it enters cpu_loop: wait until each one counts.
+    for (let i = 0; i < 3000 && [0, 1, 2, 3].some((v) => counterOf(v) === 0n); i++) {
+      await sleep(10);
+    }
+    return { g, counterOf };
+  }
+
   describe('boots each test kernel to its COM1 line', () => {
     it.each(BOOT_LINES)('%s', async (name, line) => {
       const g = boot(name);
@@ -228,15 +242,7 @@ describeEachBackend('seam', 'the Vmm seam', (backend) => {
 
   describe('smp', () => {
     it('pauses every vCPU while they spin, and resumes them', async () => {
-      const g = boot('smp', { cpus: 4, cmdline: 'cpus=4' });
-      await g.waitForConsole(/smp 4 cpus up\n/, BOOT_MS);
-      const counters = symbol('smp', 'counters');
-      const counterOf = (v: number) => readU64(g, counters + BigInt(8 * v));
-      // "cpus up" is printed when every AP has arrived, which can be before
-      // it enters cpu_loop: wait until each one counts.
-      for (let i = 0; i < 3000 && [0, 1, 2, 3].some((v) => counterOf(v) === 0n); i++) {
-        await sleep(10);
-      }
+      const { g, counterOf } = await bootSpinningSmp();
       for (let round = 0; round < 2; round++) {
         const stops = new Map<number, string>();
         const allStopped = new Promise<void>((resolve) => {
@@ -317,13 +323,7 @@ describeEachBackend('seam', 'the Vmm seam', (backend) => {
     });
 
     it('reports the stops of every vCPU that parks within the wait before it returns, the rest later', async () => {
-      const g = boot('smp', { cpus: 4, cmdline: 'cpus=4' });
-      await g.waitForConsole(/smp 4 cpus up\n/, BOOT_MS);
-      const counters = symbol('smp', 'counters');
-      const counterOf = (v: number) => readU64(g, counters + BigInt(8 * v));
-      for (let i = 0; i < 3000 && [0, 1, 2, 3].some((v) => counterOf(v) === 0n); i++) {
-        await sleep(10);
-      }
+      const { g, counterOf } = await bootSpinningSmp();
       const stops = new Map<number, string>();
       g.vmm.on('stop', (stop) => stops.set(stop.vcpu, stop.reason));
       // A generous wait: every vCPU parks within it, so all four report inside the call.

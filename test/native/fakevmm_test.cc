@@ -149,6 +149,12 @@ struct Guest {
   }
 };
 
+// The host writes one byte of code, as a debugger's breakpoint does.
+void write_code(Guest& g, uint64_t at, uint8_t byte) {
+  g.mem[at] = byte;
+  vm_code_modified(g.ctx, at, 1);
+}
+
 void test_single_step() {
   Guest g("t-step");
   g.put(kCode, {0xeb, 0x02, 0x90, 0x90,                       // jmp +2
@@ -478,8 +484,7 @@ void test_code_modified() {
   vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
   g.run();
   check(g.reg(VM_REG_GUEST_RAX) == 1, "first run executes mov eax, 1");
-  g.mem[kCode + 1] = 0x02;
-  vm_code_modified(g.ctx, kCode + 1, 1);
+  write_code(g, kCode + 1, 0x02);
   vm_set_register(g.cpu[0], VM_REG_GUEST_RIP, kCode);
   g.run();
   check(g.reg(VM_REG_GUEST_RAX) == 2, "after a host write + vm_code_modified the new code runs");
@@ -665,21 +670,18 @@ void test_write_then_step_and_run() {
   vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 1);
   e = g.run();
   check(e.exitcode == VM_EXITCODE_MTRAP && g.reg(VM_REG_GUEST_RAX) == 1, "step");
-  g.mem[kCode + 1] = 7;
-  vm_code_modified(g.ctx, kCode + 1, 1);
+  write_code(g, kCode + 1, 7);
   set_rip(g, kCode);
   e = g.run();
   check(e.exitcode == VM_EXITCODE_MTRAP && g.reg(VM_REG_GUEST_RAX) == 7,
         "a step after a write runs the new code");
-  g.mem[kCode + 1] = 9;
-  vm_code_modified(g.ctx, kCode + 1, 1);
+  write_code(g, kCode + 1, 9);
   vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 0);
   set_rip(g, kCode);
   e = g.run();
   check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 9,
         "a run after a write runs the new code");
-  g.mem[kCode + 6] = 5;
-  vm_code_modified(g.ctx, kCode + 6, 1);
+  write_code(g, kCode + 6, 5);
   set_rip(g, kCode);
   e = g.run();
   check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RBX) == 5, "second instruction");
@@ -696,8 +698,7 @@ void test_write_chained() {
   vm_exit e = g.run();
   check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RAX) == 100,
         "loop ran (eax " + hex(g.reg(VM_REG_GUEST_RAX)) + ")");
-  g.mem[kCode + 0x42] = 2;
-  vm_code_modified(g.ctx, kCode + 0x42, 1);
+  write_code(g, kCode + 0x42, 2);
   set_reg(g, VM_REG_GUEST_RAX, 0);
   set_rip(g, kCode);
   e = g.run();
@@ -714,8 +715,7 @@ void test_write_cross_page() {
   set_rip(g, at);
   vm_exit e = g.run();
   check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RBX) == 2, "cross-page run");
-  g.mem[kCode + 0x1001] = 0x33;
-  vm_code_modified(g.ctx, kCode + 0x1001, 1);
+  write_code(g, kCode + 0x1001, 0x33);
   set_rip(g, at);
   e = g.run();
   check(e.exitcode == VM_EXITCODE_HLT && g.reg(VM_REG_GUEST_RBX) == 0x33,
@@ -729,8 +729,7 @@ void test_write_log() {
     g.put(kCode, {0xb8, 0x01, 0, 0, 0, 0xf4});
     vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
     g.run();
-    g.mem[kCode + 1] = 3;
-    vm_code_modified(g.ctx, kCode + 1, 1);
+    write_code(g, kCode + 1, 3);
     for (int i = 1; i < n; i++) {
       vm_code_modified(g.ctx, kData + static_cast<uint64_t>(i) * 64, 8);
     }
@@ -771,8 +770,7 @@ void test_write_other_vcpu() {
   vm_exit e1{};
   std::thread([&] { e1 = g.run(1); }).join();
   g.run();
-  g.mem[kCode + 1] = 8;
-  vm_code_modified(g.ctx, kCode + 1, 1);
+  write_code(g, kCode + 1, 8);
   set_rip(g, kCode);
   g.run();
   set_rip(g, kCode, 1);
@@ -789,22 +787,19 @@ void test_breakpoint_cycle() {
   g.put(kCode, {0x48, 0xff, 0xc0, 0x48, 0xff, 0xc3, 0xeb, 0xf8});
   vm_set_capability(g.cpu[0], VM_CAP_BPT_EXIT, 1);
   bool ok = true;
-  g.mem[kCode + 3] = 0xcc;
-  vm_code_modified(g.ctx, kCode + 3, 1);
+  write_code(g, kCode + 3, 0xcc);
   for (int i = 0; i < 500 && ok; i++) {
     vm_exit e = g.run();
     ok = e.exitcode == VM_EXITCODE_BPT && e.rip == kCode + 3;
     set_rip(g, kCode + 3);
     uint64_t rbx = g.reg(VM_REG_GUEST_RBX);
-    g.mem[kCode + 3] = 0x48;
-    vm_code_modified(g.ctx, kCode + 3, 1);
+    write_code(g, kCode + 3, 0x48);
     vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 1);
     e = g.run();
     ok = ok && e.exitcode == VM_EXITCODE_MTRAP && g.reg(VM_REG_GUEST_RIP) == kCode + 6 &&
          g.reg(VM_REG_GUEST_RBX) == rbx + 1;
     vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 0);
-    g.mem[kCode + 3] = 0xcc;
-    vm_code_modified(g.ctx, kCode + 3, 1);
+    write_code(g, kCode + 3, 0xcc);
     if (!ok) {
       std::printf("iteration %d: exit %d rip %s\n", i, e.exitcode, hex(e.rip).c_str());
     }
