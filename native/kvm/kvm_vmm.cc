@@ -237,12 +237,16 @@ struct VcpuSlot {
   bool sipi_reported = false;
   RegisterFile reset_state;
 
-  // KVM_GET_REGS as last read or written, until the vCPU next enters the
-  // guest (enterGuest drops it): a single step otherwise reads the same
-  // registers up to three times, an ioctl each (PVM's rep-string splitting
-  // around the exit's own read).
+  // KVM_GET_REGS / KVM_GET_SREGS as last read or written, until the vCPU
+  // next enters the guest; with KVM_CAP_SYNC_REGS, as KVM left them in
+  // kvm_run at the exit. A single step otherwise reads the same registers
+  // up to three times and the segments once more, an ioctl each (PVM's
+  // rep-string splitting around the exit's own read), and every page of an
+  // m or x read reads the segments for the page walk.
   kvm_regs regs_cache{};
   bool regs_cached = false;
+  kvm_sregs sregs_cache{};
+  bool sregs_cached = false;
 
   // The debugger's hardware breakpoints (KVM_GUESTDBG_USE_HW_BP), which is
   // what RegisterFile's dr0-dr3/dr7 are on this backend, and DR6 of the last hit.
@@ -332,6 +336,8 @@ class KvmVmm : public Vmm {
     if (ram == MAP_FAILED) fail("mmap of guest RAM");
     ram_ = static_cast<uint8_t*>(ram);
     readonly_mem_ = ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0;
+    const int sync = ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS);
+    sync_regs_ = sync > 0 && (sync & kSyncRegs) == kSyncRegs;
     const int memslots = ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
     if (memslots > 0) max_memslots_ = memslots;
     layout_ = {MemSlot{0, ram_size_, 0}};
@@ -386,10 +392,9 @@ class KvmVmm : public Vmm {
       throw VmmError{"EBUSY", "vCPU " + std::to_string(vcpu) +
                                   " is waiting for INIT/SIPI: its state is the local APIC's"};
     }
-    kvm_sregs sregs;
-    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+    kvm_sregs sregs = getSregs(vcpu);
     kvm::sregsToKvm(regs, &sregs);
-    if (xioctl(s.fd, KVM_SET_SREGS, &sregs) < 0) fail("KVM_SET_SREGS", vcpu);
+    setSregs(vcpu, sregs);
     kvm_regs kregs;
     kvm::regsToKvm(regs, &kregs);
     setKregs(vcpu, kregs);
@@ -411,8 +416,7 @@ class KvmVmm : public Vmm {
     if (s.waiting_for_sipi.load()) {
       paging = pagingOf(s.reset_state);
     } else {
-      kvm_sregs sregs;
-      if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+      const kvm_sregs sregs = getSregs(vcpu);
       paging.cr0 = sregs.cr0, paging.cr3 = sregs.cr3, paging.cr4 = sregs.cr4;
       paging.efer = sregs.efer;
       paging.cpl = sregs.ss.dpl;
@@ -594,6 +598,7 @@ class KvmVmm : public Vmm {
     void* run = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, s.fd, 0);
     if (run == MAP_FAILED) fail("mmap of kvm_run", index);
     s.run = static_cast<kvm_run*>(run);
+    if (sync_regs_) s.run->kvm_valid_regs = kSyncRegs;
 
     // The APIC id each vCPU reports through CPUID is its index, as its
     // in-kernel local APIC's is.
@@ -651,6 +656,23 @@ class KvmVmm : public Vmm {
     if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
     s.regs_cache = kregs;
     s.regs_cached = true;
+  }
+
+  kvm_sregs getSregs(int vcpu) {
+    VcpuSlot& s = slot(vcpu);
+    if (!s.sregs_cached) {
+      if (xioctl(s.fd, KVM_GET_SREGS, &s.sregs_cache) < 0) fail("KVM_GET_SREGS", vcpu);
+      s.sregs_cached = true;
+    }
+    return s.sregs_cache;
+  }
+
+  void setSregs(int vcpu, kvm_sregs sregs) {
+    VcpuSlot& s = slot(vcpu);
+    s.sregs_cached = false;
+    if (xioctl(s.fd, KVM_SET_SREGS, &sregs) < 0) fail("KVM_SET_SREGS", vcpu);
+    s.sregs_cache = sregs;
+    s.sregs_cached = true;
   }
 
   uint64_t currentRip(int vcpu) { return getKregs(vcpu).rip; }
@@ -815,12 +837,10 @@ class KvmVmm : public Vmm {
   static uint64_t counterMask(int bits) { return bits == 64 ? ~0ull : (1ull << bits) - 1; }
 
   RepStep prepareRepStep(int vcpu) {
-    VcpuSlot& s = slot(vcpu);
     RepStep rep;
     RegisterFile regs;
     kvm_regs kregs = getKregs(vcpu);
-    kvm_sregs sregs;
-    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
+    const kvm_sregs sregs = getSregs(vcpu);
     kvm::regsFromKvm(kregs, &regs);
     kvm::sregsFromKvm(sregs, &regs);
     uint8_t bytes[15];
@@ -1054,7 +1074,7 @@ class KvmVmm : public Vmm {
       kvm_mp_state mp;
       if (xioctl(s.fd, KVM_GET_MP_STATE, &mp) < 0) fail("KVM_GET_MP_STATE", vcpu);
       if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED) {
-        s.regs_cached = false;  // INIT resets them inside KVM_RUN
+        s.regs_cached = s.sregs_cached = false;  // INIT resets them inside KVM_RUN
         if (ioctl(s.fd, KVM_RUN, 0) < 0 && errno != EINTR && errno != EAGAIN) {
           fail("KVM_RUN waiting for INIT", vcpu);
         }
@@ -1114,13 +1134,11 @@ class KvmVmm : public Vmm {
   }
 
   // GPRs, rip, rflags, segments, descriptor tables and control registers:
-  // two ioctls, without the FPU and MSRs.
+  // at most two ioctls (none right after an exit with sync regs), without
+  // the FPU and MSRs.
   void readCoreState(int vcpu, RegisterFile* regs) {
-    VcpuSlot& s = slot(vcpu);
     kvm::regsFromKvm(getKregs(vcpu), regs);
-    kvm_sregs sregs;
-    if (xioctl(s.fd, KVM_GET_SREGS, &sregs) < 0) fail("KVM_GET_SREGS", vcpu);
-    kvm::sregsFromKvm(sregs, regs);
+    kvm::sregsFromKvm(getSregs(vcpu), regs);
   }
 
   // The guest-physical address of a watched linear address through the
@@ -1329,9 +1347,15 @@ class KvmVmm : public Vmm {
       in_guest_++;
     }
     if (immediate) setImmediateExit(s.run, true);
-    s.regs_cached = false;  // the guest (or the operation it finishes) changes them
+    // The guest (or the operation it finishes) changes them.
+    s.regs_cached = s.sregs_cached = false;
     const int r = ioctl(s.fd, KVM_RUN, 0);
     const int err = errno;
+    if (sync_regs_ && (r == 0 || err == EINTR)) {
+      s.regs_cache = s.run->s.regs.regs;
+      s.sregs_cache = s.run->s.regs.sregs;
+      s.regs_cached = s.sregs_cached = true;
+    }
     {
       std::lock_guard<std::mutex> lock(gate_mutex_);
       if (--in_guest_ == 0) gate_cv_.notify_all();
@@ -1418,6 +1442,9 @@ class KvmVmm : public Vmm {
   std::vector<std::unique_ptr<VcpuSlot>> vcpus_;
   // Guest RAM's memory slots (relayout), and what laying them out needs.
   bool readonly_mem_ = false;
+  // KVM copies the registers and segments into kvm_run at every exit.
+  bool sync_regs_ = false;
+  static constexpr int kSyncRegs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
   int max_memslots_ = 32;
   std::mutex layout_mutex_;  // one layout change at a time; guards layout_
   std::vector<MemSlot> layout_;
