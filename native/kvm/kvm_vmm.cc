@@ -222,6 +222,13 @@ std::string hex(uint64_t value) {
   return text;
 }
 
+// A block of vCPU state (kvm_regs, kvm_sregs) as last read or written.
+template <typename T>
+struct CachedState {
+  T value{};
+  bool valid = false;
+};
+
 struct VcpuSlot {
   int fd = -1;
   kvm_run* run = nullptr;
@@ -243,10 +250,8 @@ struct VcpuSlot {
   // up to three times and the segments once more, an ioctl each (PVM's
   // rep-string splitting around the exit's own read), and every page of an
   // m or x read reads the segments for the page walk.
-  kvm_regs regs_cache{};
-  bool regs_cached = false;
-  kvm_sregs sregs_cache{};
-  bool sregs_cached = false;
+  CachedState<kvm_regs> regs;
+  CachedState<kvm_sregs> sregs;
 
   // The debugger's hardware breakpoints (KVM_GUESTDBG_USE_HW_BP), which is
   // what RegisterFile's dr0-dr3/dr7 are on this backend, and DR6 of the last hit.
@@ -640,39 +645,37 @@ class KvmVmm : public Vmm {
     return xsave;
   }
 
-  // KVM_GET_REGS through the slot's cache (VcpuSlot::regs_cache).
+  // KVM_GET_REGS / KVM_GET_SREGS through the slot's copy (VcpuSlot::regs).
+  template <typename T>
+  T readCached(int vcpu, CachedState<T>& state, unsigned long request, const char* name) {
+    if (!state.valid) {
+      if (xioctl(slot(vcpu).fd, request, &state.value) < 0) fail(name, vcpu);
+      state.valid = true;
+    }
+    return state.value;
+  }
+
+  // KVM_SET_REGS / KVM_SET_SREGS, keeping the slot's copy.
+  template <typename T>
+  void writeCached(int vcpu, CachedState<T>& state, T value, unsigned long request,
+                   const char* name) {
+    state.valid = false;
+    if (xioctl(slot(vcpu).fd, request, &value) < 0) fail(name, vcpu);
+    state.value = value;
+    state.valid = true;
+  }
+
   kvm_regs getKregs(int vcpu) {
-    VcpuSlot& s = slot(vcpu);
-    if (!s.regs_cached) {
-      if (xioctl(s.fd, KVM_GET_REGS, &s.regs_cache) < 0) fail("KVM_GET_REGS", vcpu);
-      s.regs_cached = true;
-    }
-    return s.regs_cache;
+    return readCached(vcpu, slot(vcpu).regs, KVM_GET_REGS, "KVM_GET_REGS");
   }
-
-  void setKregs(int vcpu, kvm_regs kregs) {
-    VcpuSlot& s = slot(vcpu);
-    s.regs_cached = false;
-    if (xioctl(s.fd, KVM_SET_REGS, &kregs) < 0) fail("KVM_SET_REGS", vcpu);
-    s.regs_cache = kregs;
-    s.regs_cached = true;
+  void setKregs(int vcpu, const kvm_regs& kregs) {
+    writeCached(vcpu, slot(vcpu).regs, kregs, KVM_SET_REGS, "KVM_SET_REGS");
   }
-
   kvm_sregs getSregs(int vcpu) {
-    VcpuSlot& s = slot(vcpu);
-    if (!s.sregs_cached) {
-      if (xioctl(s.fd, KVM_GET_SREGS, &s.sregs_cache) < 0) fail("KVM_GET_SREGS", vcpu);
-      s.sregs_cached = true;
-    }
-    return s.sregs_cache;
+    return readCached(vcpu, slot(vcpu).sregs, KVM_GET_SREGS, "KVM_GET_SREGS");
   }
-
-  void setSregs(int vcpu, kvm_sregs sregs) {
-    VcpuSlot& s = slot(vcpu);
-    s.sregs_cached = false;
-    if (xioctl(s.fd, KVM_SET_SREGS, &sregs) < 0) fail("KVM_SET_SREGS", vcpu);
-    s.sregs_cache = sregs;
-    s.sregs_cached = true;
+  void setSregs(int vcpu, const kvm_sregs& sregs) {
+    writeCached(vcpu, slot(vcpu).sregs, sregs, KVM_SET_SREGS, "KVM_SET_SREGS");
   }
 
   uint64_t currentRip(int vcpu) { return getKregs(vcpu).rip; }
@@ -1074,7 +1077,7 @@ class KvmVmm : public Vmm {
       kvm_mp_state mp;
       if (xioctl(s.fd, KVM_GET_MP_STATE, &mp) < 0) fail("KVM_GET_MP_STATE", vcpu);
       if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED) {
-        s.regs_cached = s.sregs_cached = false;  // INIT resets them inside KVM_RUN
+        s.regs.valid = s.sregs.valid = false;  // INIT resets them inside KVM_RUN
         if (ioctl(s.fd, KVM_RUN, 0) < 0 && errno != EINTR && errno != EAGAIN) {
           fail("KVM_RUN waiting for INIT", vcpu);
         }
@@ -1348,13 +1351,12 @@ class KvmVmm : public Vmm {
     }
     if (immediate) setImmediateExit(s.run, true);
     // The guest (or the operation it finishes) changes them.
-    s.regs_cached = s.sregs_cached = false;
+    s.regs.valid = s.sregs.valid = false;
     const int r = ioctl(s.fd, KVM_RUN, 0);
     const int err = errno;
     if (sync_regs_ && (r == 0 || err == EINTR)) {
-      s.regs_cache = s.run->s.regs.regs;
-      s.sregs_cache = s.run->s.regs.sregs;
-      s.regs_cached = s.sregs_cached = true;
+      s.regs = {s.run->s.regs.regs, true};
+      s.sregs = {s.run->s.regs.sregs, true};
     }
     {
       std::lock_guard<std::mutex> lock(gate_mutex_);
