@@ -1,4 +1,5 @@
 import type { EncodedPayload } from './encoded_payload';
+import { hasZeroByte, LITTLE_ENDIAN } from './word_bits';
 
 /**
  * Binary data in packets (X requests, x replies): `$`, `#`, `}` and `*` are
@@ -13,8 +14,6 @@ const ESCAPED = (() => {
   return table;
 })();
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * True when a 32-bit word holds any of the four escaped bytes (each XOR
  * turns that byte into zero; the classic "has a zero byte" test then finds
@@ -22,17 +21,11 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * per-byte table.
  */
 function holdsEscaped(word: number): boolean {
-  const a = word ^ 0x23232323;
-  const b = word ^ 0x24242424;
-  const c = word ^ 0x7d7d7d7d;
-  const d = word ^ 0x2a2a2a2a;
   return (
-    ((((a - 0x01010101) & ~a) |
-      ((b - 0x01010101) & ~b) |
-      ((c - 0x01010101) & ~c) |
-      ((d - 0x01010101) & ~d)) &
-      0x80808080) !==
-    0
+    hasZeroByte(word ^ 0x23232323) ||
+    hasZeroByte(word ^ 0x24242424) ||
+    hasZeroByte(word ^ 0x7d7d7d7d) ||
+    hasZeroByte(word ^ 0x2a2a2a2a)
   );
 }
 
@@ -114,10 +107,10 @@ function escapeInto(
  * x may answer with when the escapes would not all fit the packet.
  */
 export function binaryPayload(data: Uint8Array, prefix: string, room: number): EncodedPayload {
+  const maxLength = Math.min(room, prefix.length + 2 * data.length);
   return {
-    maxLength: Math.min(room, prefix.length + 2 * data.length),
-    encodeInto: (out, offset) =>
-      escapeInto(data, prefix, Math.min(room, prefix.length + 2 * data.length), out, offset),
+    maxLength,
+    encodeInto: (out, offset) => escapeInto(data, prefix, maxLength, out, offset),
   };
 }
 
@@ -148,8 +141,7 @@ export function unescapeBinary(data: Uint8Array): Buffer | undefined {
   while (i < n) {
     if (((base + i) & 3) === 0 && i < wordsEnd) {
       const word = words[(base + i - firstWord) >> 2]!;
-      const x = word ^ 0x7d7d7d7d;
-      if (((x - 0x01010101) & ~x & 0x80808080) === 0) {
+      if (!hasZeroByte(word ^ 0x7d7d7d7d)) {
         view.setUint32(o, word, true);
         o += 4;
         i += 4;

@@ -1,4 +1,5 @@
 import type { EncodedPayload } from './encoded_payload';
+import { LITTLE_ENDIAN } from './word_bits';
 
 /** Parses a non-empty run of hex digits as an unsigned integer; undefined if malformed. */
 export function parseHexBigInt(text: string): bigint | undefined {
@@ -26,7 +27,6 @@ const HEX_PAIRS = (() => {
   }
   return table;
 })();
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
  * Tables for two input bytes at a time: their four hex digits as one 32-bit
