@@ -169,13 +169,15 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     vm_config.vcpus = config.Get("vcpus").ToNumber().Int32Value();
 
     Napi::Value priority = config.Get("vcpuPriority");
-    VcpuPriority vcpu_priority = VcpuPriority::kNormal;
-    if (priority.IsString() && priority.As<Napi::String>().Utf8Value() == "idle") {
-      vcpu_priority = VcpuPriority::kIdle;
-    } else if (!priority.IsUndefined() &&
-               !(priority.IsString() && priority.As<Napi::String>().Utf8Value() == "normal")) {
+    const std::string priority_name = priority.IsUndefined() ? "normal"
+                                      : priority.IsString()
+                                          ? priority.As<Napi::String>().Utf8Value()
+                                          : "";
+    if (priority_name != "normal" && priority_name != "idle") {
       throw Napi::TypeError::New(env, "\"vcpuPriority\" must be \"normal\" or \"idle\"");
     }
+    const VcpuPriority vcpu_priority =
+        priority_name == "idle" ? VcpuPriority::kIdle : VcpuPriority::kNormal;
 
     auto found = backendRegistry().find(backend);
     if (found == backendRegistry().end()) {
@@ -472,8 +474,8 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
       }
       return true;
     };
-    return eventsToJs(
-        env, queue_->takeWhen(all_parked, asked.empty() ? std::chrono::microseconds(0) : wait));
+    // With nothing asked, all_parked holds at once and takeWhen does not wait.
+    return eventsToJs(env, queue_->takeWhen(all_parked, wait));
   }
 
   // waitForStop(waitMs): waits up to waitMs until some vCPU has parked;
