@@ -108,6 +108,8 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
     const connection = new RspConnection(socket, this.packetSize, {
       runLength: this.options.runLengthEncoding ?? true,
       trace: this.options.traceRsp,
+      // A net.Socket calls back once the kernel holds the bytes.
+      reuseFrames: true,
     });
     this.client = connection;
     // `monitor log rsp on` without a traceRsp option traces to stderr, as --trace-rsp does.

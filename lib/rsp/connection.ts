@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { PacketReader } from './packet_reader';
 import { payloadBytes, type Payload } from './encoded_payload';
+import { FrameStore } from './frame_store';
 import { framePacket } from './packet_writer';
 
 interface ConnectionEvents {
@@ -19,7 +20,17 @@ export interface RspConnectionOptions {
   trace?: (line: string) => void;
   /** Consecutive `-` answered with a retransmission before giving up (default 5). */
   maxRetransmits?: number;
+  /**
+   * Reuse one buffer for bulk reply frames (default false). Only for streams
+   * whose write callback means the bytes have left the buffer, as a
+   * net.Socket's does; a stream that passes the chunk on (a PassThrough)
+   * would see it overwritten.
+   */
+  reuseFrames?: boolean;
 }
+
+/** Leading `+`s a kept frame buffer has room for, beyond PacketSize. */
+const FRAME_STORE_SPARE = 64;
 
 /** Longest packet text a trace line shows. */
 const TRACE_LIMIT = 2000;
@@ -52,6 +63,7 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
    */
   private acksOwed = 0;
   private ackFlushQueued = false;
+  private readonly frames: FrameStore | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -63,6 +75,8 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.runLength = options.runLength ?? true;
     this.trace = options.trace;
     this.maxRetransmits = options.maxRetransmits ?? 5;
+    this.frames =
+      options.reuseFrames === true ? new FrameStore(maxPacket + FRAME_STORE_SPARE) : undefined;
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('close', () => this.onClose());
     stream.on('end', () => this.onClose());
@@ -95,7 +109,11 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     // The `+`s owed go in front of the packet, in the same buffer and the same write.
     const acks = this.acksOwed;
     this.acksOwed = 0;
-    const out = framePacket(payload, { runLength: this.runLength, lead: acks });
+    const out = framePacket(payload, {
+      runLength: this.runLength,
+      lead: acks,
+      allocate: this.frames?.allocate,
+    });
     const framed = acks === 0 ? out : out.subarray(acks);
     if (framed.length > this.maxPacket) {
       this.emit('warning', `reply of ${framed.length} bytes exceeds PacketSize ${this.maxPacket}`);
@@ -106,7 +124,14 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
       for (let i = 0; i < acks; i++) this.trace('-> +');
       this.trace(`-> ${describe(payload)}`);
     }
-    this.stream.write(out);
+    this.write(out);
+  }
+
+  /** Writes a frame; a kept frame buffer stays taken until the write is done. */
+  private write(frame: Buffer): void {
+    const done = this.frames?.writing(frame);
+    if (done === undefined) this.stream.write(frame);
+    else this.stream.write(frame, done);
   }
 
   /** Ends the stream; pending writes are flushed first. */
@@ -205,7 +230,7 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.nacks++;
     this.flushAcks();
     this.trace?.(`-> (retransmission ${this.nacks})`);
-    this.stream.write(this.lastSent);
+    this.write(this.lastSent);
   }
 
   private onClose(): void {

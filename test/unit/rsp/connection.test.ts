@@ -1,13 +1,24 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { RspConnection, type RspConnectionOptions } from '../../../lib/rsp/connection';
+import { hexPayload } from '../../../lib/rsp/hex';
 import { framePacket } from '../../../lib/rsp/packet_writer';
 
-/** Just enough of a socket: what the connection writes is kept, what it reads is fed in. */
+/**
+ * Just enough of a socket: what the connection writes is kept, what it reads
+ * is fed in. Write callbacks wait in `callbacks` until a test runs them (the
+ * kernel taking the bytes).
+ */
 class FakeStream extends EventEmitter {
   readonly written: Buffer[] = [];
-  write(data: string | Buffer): boolean {
-    this.written.push(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  /** What each write held at the moment it was written. */
+  readonly snapshots: string[] = [];
+  readonly callbacks: (() => void)[] = [];
+  write(data: string | Buffer, done?: () => void): boolean {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    this.written.push(bytes);
+    this.snapshots.push(bytes.toString('latin1'));
+    if (done !== undefined) this.callbacks.push(done);
     return true;
   }
   end(): void {
@@ -256,4 +267,78 @@ describe('RspConnection', () => {
     connection.send('OK');
     expect(stream.take()).toBe('');
   });
+
+  describe('bulk frames with reuseFrames', () => {
+    // 5000 bytes: hex frames too large for Node's shared pool, so each new
+    // one has an ArrayBuffer of its own. No run-length encoding, as
+    // framePacket's default.
+    const bulk = (fill: number) => hexPayload(Buffer.alloc(5000, fill));
+    const options = { reuseFrames: true, runLength: false };
+    const packetSize = 0x4000;
+
+    it('frames the next bulk reply into the same buffer once the last write is done', () => {
+      const { stream, connection } = open(options, packetSize);
+      connection.disableAcks();
+      connection.send(bulk(0x11));
+      expect(stream.callbacks).toHaveLength(1);
+      stream.callbacks.shift()!();
+      connection.send(bulk(0x22));
+      expect(stream.written[1]!.buffer).toBe(stream.written[0]!.buffer);
+      expect(stream.snapshots).toEqual([
+        framePacket(bulk(0x11)).toString('latin1'),
+        framePacket(bulk(0x22)).toString('latin1'),
+      ]);
+    });
+
+    it('never overwrites a frame a write still reads', () => {
+      const { stream, connection } = open(options, packetSize);
+      connection.disableAcks();
+      connection.send(bulk(0x11));
+      connection.send(bulk(0x22)); // the first write has not called back
+      expect(stream.written[1]!.buffer).not.toBe(stream.written[0]!.buffer);
+      expect(stream.written[0]!.toString('latin1')).toBe(
+        framePacket(bulk(0x11)).toString('latin1'),
+      );
+      expect(stream.written[1]!.toString('latin1')).toBe(
+        framePacket(bulk(0x22)).toString('latin1'),
+      );
+    });
+
+    it('keeps a retransmitted frame until its write is done', () => {
+      const { stream, connection } = open(options, packetSize);
+      stream.feed(`$m0,1388#${sumOf('m0,1388')}`);
+      connection.send(bulk(0x11));
+      stream.callbacks.shift()!();
+      stream.feed('-');
+      expect(stream.callbacks).toHaveLength(1); // the retransmission's
+      const again = stream.written[stream.written.length - 1]!;
+      stream.feed('+');
+      connection.send(bulk(0x22));
+      expect(stream.written[stream.written.length - 1]!.buffer).not.toBe(again.buffer);
+      expect(again.toString('latin1')).toBe(framePacket(bulk(0x11)).toString('latin1'));
+    });
+
+    it('gives frames longer than PacketSize a buffer of their own', () => {
+      const { stream, connection } = open(options, 4096);
+      connection.disableAcks();
+      connection.send(bulk(0x11)); // 10004 bytes framed, over 4096 + the spare
+      expect(stream.callbacks).toHaveLength(0);
+      expect(stream.snapshots).toEqual([framePacket(bulk(0x11)).toString('latin1')]);
+    });
+
+    it('is off by default: writes carry no callback', () => {
+      const { stream, connection } = open({ runLength: false }, packetSize);
+      connection.disableAcks();
+      connection.send(bulk(0x11));
+      connection.send(bulk(0x22));
+      expect(stream.callbacks).toHaveLength(0);
+      expect(stream.written[1]!.buffer).not.toBe(stream.written[0]!.buffer);
+    });
+  });
 });
+
+function sumOf(text: string): string {
+  let sum = 0;
+  for (const c of Buffer.from(text, 'latin1')) sum += c;
+  return (sum & 0xff).toString(16).padStart(2, '0');
+}
