@@ -29,30 +29,28 @@ const HEX_PAIRS = (() => {
 })();
 
 /**
- * Tables for two input bytes at a time: their four hex digits as one 32-bit
- * unit, and the sum of those digits (for the checksum). 384 KiB, built on
- * the first bulk read: half the lookups and stores of a per-byte table,
- * which measured 62 us against 124 us for 64 KiB here.
+ * Two input bytes at a time: their four hex digits as one 32-bit unit. 256
+ * KiB, built on the first bulk read: half the lookups and stores of a
+ * per-byte table, which measured 62 us against 124 us for 64 KiB here.
  */
 let quadDigits: Uint32Array | undefined;
-let quadSums: Uint16Array | undefined;
 
-function quadTables(): [Uint32Array, Uint16Array] {
-  if (quadDigits === undefined || quadSums === undefined) {
+function quadTable(): Uint32Array {
+  if (quadDigits === undefined) {
     quadDigits = new Uint32Array(65536);
-    quadSums = new Uint16Array(65536);
-    const pairSum = (pair: number) => (pair & 0xff) + (pair >> 8);
     for (let w = 0; w < 65536; w++) {
-      const low = HEX_PAIRS[w & 0xff]!;
-      const high = HEX_PAIRS[w >> 8]!;
-      quadDigits[w] = (low | (high << 16)) >>> 0;
-      quadSums[w] = pairSum(low) + pairSum(high);
+      quadDigits[w] = (HEX_PAIRS[w & 0xff]! | (HEX_PAIRS[w >> 8]! << 16)) >>> 0;
     }
   }
-  return [quadDigits, quadSums];
+  return quadDigits;
 }
 
-/** Hex-encodes into out[offset...] (4-byte aligned); returns the digits' sum. */
+/**
+ * Hex-encodes into out[offset...] (4-byte aligned); returns the digits' sum.
+ * The sum is taken from the digit words as they are stored, bytes added in
+ * pairs of 16-bit lanes, rather than from a second table of digit sums:
+ * 135 us against 175 us for 256 KiB here, the smaller table staying in cache.
+ */
 function encodeHexInto(input: Uint8Array, out: Buffer, offset: number): number {
   const n = input.length;
   let sum = 0;
@@ -61,17 +59,28 @@ function encodeHexInto(input: Uint8Array, out: Buffer, offset: number): number {
     // Whole 32-bit words of input need an aligned view; a misaligned input is copied once.
     const data = (input.byteOffset & 3) === 0 ? input : Uint8Array.from(input);
     const words = n >> 2;
-    const [digits, sums] = quadTables();
+    const digits = quadTable();
     const inWords = new Uint32Array(data.buffer, data.byteOffset, words);
     const outWords = new Uint32Array(out.buffer, out.byteOffset + offset, words * 2);
+    // Each word adds at most 4 * 0x66 to a lane: folded every 64 words.
+    let lanes = 0;
     for (let w = 0; w < words; w++) {
       const word = inWords[w]!;
-      const low = word & 0xffff;
-      const high = word >>> 16;
-      outWords[2 * w] = digits[low]!;
-      outWords[2 * w + 1] = digits[high]!;
-      sum += sums[low]! + sums[high]!;
+      const low = digits[word & 0xffff]!;
+      const high = digits[word >>> 16]!;
+      outWords[2 * w] = low;
+      outWords[2 * w + 1] = high;
+      lanes +=
+        (low & 0x00ff00ff) +
+        ((low >>> 8) & 0x00ff00ff) +
+        (high & 0x00ff00ff) +
+        ((high >>> 8) & 0x00ff00ff);
+      if ((w & 63) === 63) {
+        sum += (lanes & 0xffff) + (lanes >>> 16);
+        lanes = 0;
+      }
     }
+    sum += (lanes & 0xffff) + (lanes >>> 16);
     i = words * 4;
   }
   for (; i < n; i++) {
