@@ -1,5 +1,5 @@
 import { hexPayload, parseHexBigInt, parseHexNumber } from '../rsp/hex';
-import { Errors, type Command } from './types';
+import { Errors, type Command, type Session } from './types';
 
 export interface ReadMemoryRequest {
   address: bigint;
@@ -21,6 +21,20 @@ export function parseAddressLength(body: string): ReadMemoryRequest | undefined 
   return { address, length };
 }
 
+/**
+ * The session's buffer for a bulk read of `length` bytes, grown when short.
+ * m and x read into it rather than into a new buffer a request (a 64 KiB
+ * read then costs no allocation and no first-touch page faults). Their
+ * reply views it until it is framed, which happens before the connection
+ * dispatches its next packet: one buffer per session is never shared.
+ */
+export function bulkReadBuffer(session: Session, length: number): Buffer {
+  if (session.readBuffer === undefined || session.readBuffer.length < length) {
+    session.readBuffer = Buffer.allocUnsafeSlow(length);
+  }
+  return session.readBuffer;
+}
+
 /** `m addr,length`: guest-virtual memory as hex; the readable prefix, or E when none is. */
 export const m: Command<ReadMemoryRequest> = {
   prefix: 'm',
@@ -29,7 +43,8 @@ export const m: Command<ReadMemoryRequest> = {
     // Two hex digits a byte must fit the packet.
     const allowed = Math.min(length, Math.floor((session.packetSize - 4) / 2));
     if (allowed === 0) return '';
-    const data = dbg.readMemory(session.generalVcpu, address, allowed);
+    const into = bulkReadBuffer(session, allowed);
+    const data = dbg.readMemory(session.generalVcpu, address, allowed, into);
     return data.length === 0 ? Errors.fault : hexPayload(data);
   },
 };

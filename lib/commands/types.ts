@@ -20,6 +20,8 @@ export interface Session {
   sendEarly?: (payload: string) => void;
   /** Turns this connection's packet trace on stderr on or off (monitor log rsp); set by the stub. */
   traceRsp?: (on: boolean) => void;
+  /** Where m and x read guest memory (bulkReadBuffer); kept for the connection. */
+  readBuffer?: Buffer;
 }
 
 export interface CommandContext {

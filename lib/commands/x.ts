@@ -1,5 +1,10 @@
 import { binaryPayload, unescapeBinary } from '../rsp/binary';
-import { parseAddressLength, type ReadMemoryRequest, type WriteMemoryRequest } from './m';
+import {
+  bulkReadBuffer,
+  parseAddressLength,
+  type ReadMemoryRequest,
+  type WriteMemoryRequest,
+} from './m';
 import { Errors, type Command } from './types';
 
 /**
@@ -17,7 +22,8 @@ export const x: Command<ReadMemoryRequest> = {
     const room = session.packetSize - 4;
     const allowed = Math.min(length, room - prefix.length);
     if (allowed <= 0) return prefix === '' ? 'OK' : 'b';
-    const data = dbg.readMemory(session.generalVcpu, address, allowed);
+    const into = bulkReadBuffer(session, allowed);
+    const data = dbg.readMemory(session.generalVcpu, address, allowed, into);
     if (data.length === 0) return Errors.fault;
     return binaryPayload(data, prefix, room);
   },

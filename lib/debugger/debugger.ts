@@ -390,10 +390,17 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     return true;
   }
 
-  /** Reads guest-virtual memory as vCPU `vcpu` sees it: the readable prefix, breakpoints hidden. */
-  readMemory(vcpu: number, address: bigint, length: number): Buffer {
-    return readChunks(this.vmm, this.memoryChunks(vcpu, address, length), (gpa, data) =>
-      this.breakpoints.hide(gpa, data),
+  /**
+   * Reads guest-virtual memory as vCPU `vcpu` sees it: the readable prefix,
+   * breakpoints hidden. With `into` (at least `length` bytes) the bytes go
+   * there and the result is a view of it.
+   */
+  readMemory(vcpu: number, address: bigint, length: number, into?: Buffer): Buffer {
+    return readChunks(
+      this.vmm,
+      this.memoryChunks(vcpu, address, length),
+      (gpa, data) => this.breakpoints.hide(gpa, data),
+      into,
     );
   }
 

@@ -91,14 +91,25 @@ export function physicalRange(vmm: Vmm, address: bigint, length: number): Physic
 
 /**
  * Reads chunks into one buffer, each passed through `filter` (breakpoint
- * shadows): a single chunk is the vmm's own copy, several are copied into
- * one buffer allocated once.
+ * shadows, patched in place): into `into` when given (it must hold them
+ * all; the result is a view of it), else a single chunk is the vmm's own
+ * copy and several are copied into one buffer allocated once.
  */
 export function readChunks(
   vmm: Vmm,
   chunks: readonly PhysicalChunk[],
   filter: (gpa: bigint, data: Buffer) => Buffer = (_gpa, data) => data,
+  into?: Buffer,
 ): Buffer {
+  if (into !== undefined) {
+    let offset = 0;
+    for (const c of chunks) {
+      vmm.readPhysicalInto(Number(c.gpa), c.length, into, offset);
+      filter(c.gpa, into.subarray(offset, offset + c.length));
+      offset += c.length;
+    }
+    return into.subarray(0, offset);
+  }
   if (chunks.length === 1) {
     const only = chunks[0]!;
     return filter(only.gpa, vmm.readPhysical(Number(only.gpa), only.length));

@@ -7,6 +7,7 @@ export interface NativeVmm {
   readonly vcpuCount: number;
   memoryRegions(): { gpa: number; size: number }[];
   readMemory(gpa: number, length: number): Buffer;
+  readMemoryInto(gpa: number, length: number, target: Buffer, offset: number): void;
   writeMemory(gpa: number, data: Buffer): void;
   getRegisters(vcpu: number): RegisterFile;
   setRegisters(vcpu: number, registers: RegisterFile): void;

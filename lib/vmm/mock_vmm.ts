@@ -202,6 +202,14 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return Buffer.from(this.ram.subarray(gpa, gpa + length));
   }
 
+  readPhysicalInto(gpa: number, length: number, target: Buffer, offset: number): void {
+    this.check(gpa, length);
+    if (offset < 0 || offset + length > target.length) {
+      throw new RangeError('"length" runs past the end of "target"');
+    }
+    this.ram.copy(target, offset, gpa, gpa + length);
+  }
+
   writePhysical(gpa: number, data: Buffer): void {
     this.check(gpa, data.length);
     data.copy(this.ram, gpa);

@@ -235,6 +235,10 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return guard(() => this.native.readMemory(gpa, length));
   }
 
+  readPhysicalInto(gpa: number, length: number, target: Buffer, offset: number): void {
+    guard(() => this.native.readMemoryInto(gpa, length, target, offset));
+  }
+
   writePhysical(gpa: number, data: Buffer): void {
     guard(() => this.native.writeMemory(gpa, data));
   }

@@ -99,6 +99,8 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
   memoryRegions(): MemoryRegion[];
   /** Copies guest-physical memory; throws a VmmError with code EFAULT outside RAM. */
   readPhysical(gpa: number, length: number): Buffer;
+  /** As readPhysical, into target[offset, offset + length) (a RangeError past its end). */
+  readPhysicalInto(gpa: number, length: number, target: Buffer, offset: number): void;
   writePhysical(gpa: number, data: Buffer): void;
   /** Only while the vCPU is not running (EBUSY otherwise). */
   getRegisters(vcpu: number): RegisterFile;

@@ -134,6 +134,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
                            InstanceAccessor<&VmmObject::vcpuCount>("vcpuCount"),
                            InstanceMethod<&VmmObject::memoryRegions>("memoryRegions"),
                            InstanceMethod<&VmmObject::readMemory>("readMemory"),
+                           InstanceMethod<&VmmObject::readMemoryInto>("readMemoryInto"),
                            InstanceMethod<&VmmObject::writeMemory>("writeMemory"),
                            InstanceMethod<&VmmObject::getRegisters>("getRegisters"),
                            InstanceMethod<&VmmObject::getRegistersRaw>("getRegistersRaw"),
@@ -269,6 +270,22 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     uint64_t len = u64Arg(info, 1, "length");
     uint8_t* host = hostRange(info.Env(), gpa, len);
     return Napi::Buffer<uint8_t>::Copy(info.Env(), host, len);
+  }
+
+  // As readMemory, into target[offset, offset + length): bulk reads reuse one
+  // buffer instead of a new one (and its first-touch page faults) each time.
+  Napi::Value readMemoryInto(const Napi::CallbackInfo& info) {
+    uint64_t gpa = u64Arg(info, 0, "gpa");
+    uint64_t len = u64Arg(info, 1, "length");
+    if (!info[2].IsBuffer()) throw Napi::TypeError::New(info.Env(), "\"target\" is not a Buffer");
+    auto target = info[2].As<Napi::Buffer<uint8_t>>();
+    uint64_t offset = u64Arg(info, 3, "offset");
+    if (offset > target.Length() || len > target.Length() - offset) {
+      throw Napi::RangeError::New(info.Env(), "\"length\" runs past the end of \"target\"");
+    }
+    uint8_t* host = hostRange(info.Env(), gpa, len);
+    std::memcpy(target.Data() + offset, host, len);
+    return info.Env().Undefined();
   }
 
   Napi::Value writeMemory(const Napi::CallbackInfo& info) {

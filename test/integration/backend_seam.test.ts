@@ -137,6 +137,28 @@ describeEachBackend('seam', 'the Vmm seam', (backend) => {
       }
       expect(g.vmm.readPhysical(ram - 4, 4)).toHaveLength(4);
     });
+
+    it('reads into a caller buffer what readPhysical returns, and bounds both ends', () => {
+      const g = boot('up', { run: false, memoryBytes: 16 << 20 });
+      const ram = 16 << 20;
+      const pattern = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7 + 1) & 0xff));
+      g.vmm.writePhysical(0x200000, pattern);
+      const target = Buffer.alloc(310, 0xee);
+      g.vmm.readPhysicalInto(0x200000, 300, target, 5);
+      expect(target.subarray(5, 305)).toEqual(pattern);
+      expect(target.subarray(0, 5)).toEqual(Buffer.alloc(5, 0xee));
+      expect(target.subarray(305)).toEqual(Buffer.alloc(5, 0xee));
+      expect(g.vmm.readPhysical(0x200000, 300)).toEqual(pattern);
+      // Past the target's end: a RangeError, nothing written.
+      const small = Buffer.alloc(8, 0xee);
+      expect(() => g.vmm.readPhysicalInto(0x200000, 8, small, 1)).toThrow(/runs past the end/);
+      expect(() => g.vmm.readPhysicalInto(0x200000, 1, small, 9)).toThrow(/runs past the end/);
+      expect(small).toEqual(Buffer.alloc(8, 0xee));
+      // Outside RAM: EFAULT, as readPhysical.
+      expect(() => g.vmm.readPhysicalInto(ram - 4, 8, Buffer.alloc(8), 0)).toThrow(
+        expect.objectContaining({ code: 'EFAULT' }),
+      );
+    });
   });
 
   describe('gla2gpa on the higher-half kernel', () => {

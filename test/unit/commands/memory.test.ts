@@ -15,7 +15,7 @@ function setup(session: Partial<Session> = {}) {
     const { reply } = await dispatch({ debugger: dbg, session: full }, payload);
     return reply === null ? null : payloadBytes(reply).toString('latin1');
   };
-  return { vmm, dbg, send };
+  return { vmm, dbg, send, session: full };
 }
 
 describe('m', () => {
@@ -33,6 +33,19 @@ describe('m', () => {
     const reply = (await send('m1000,ffffffffff'))!;
     expect(reply.length).toBeLessThanOrEqual(0x1000);
     expect(reply.length % 2).toBe(0);
+  });
+  it('reads into one buffer kept for the session, grown when a read is longer', async () => {
+    const { send, session } = setup();
+    expect(await send('m1010,4')).toBe('10111213');
+    const kept = session.readBuffer;
+    expect(kept).toBeDefined();
+    expect(await send('x1020,3')).toBe('\x20\x21\x22');
+    expect(await send('m1030,2')).toBe('3031');
+    expect(session.readBuffer).toBe(kept);
+    expect(await send('m1000,100')).toBe(
+      Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('hex'),
+    );
+    expect(session.readBuffer!.length).toBeGreaterThanOrEqual(0x100);
   });
   it('answers malformed requests with E', async () => {
     const { send } = setup();

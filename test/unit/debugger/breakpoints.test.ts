@@ -28,6 +28,22 @@ describe('software breakpoints', () => {
     expect(vmm.breakpointExitsOn).toBe(false);
   });
 
+  it('stay hidden from a read into a caller buffer, which gets the readable prefix', () => {
+    const { vmm, dbg, original } = setup();
+    dbg.insertBreakpoint(0, 0x1001n);
+    dbg.insertBreakpoint(0, 0xfffen);
+    expect(vmm.ram[0x1001]).toBe(0xcc);
+    const into = Buffer.alloc(0x2000, 0xee);
+    const read = dbg.readMemory(0, 0xff0n, 0x20, into);
+    expect(read.buffer).toBe(into.buffer);
+    expect(read).toEqual(original.subarray(0xff0, 0x1010));
+    expect(dbg.readMemory(0, 0xff0n, 0x20)).toEqual(read);
+    // Past the end of RAM: the bytes up to it, the breakpoint among them hidden.
+    const tail = dbg.readMemory(0, 0xfff0n, 0x40, into);
+    expect(tail).toEqual(original.subarray(0xfff0, 0x10000));
+    expect(vmm.ram[0xfffe]).toBe(0xcc);
+  });
+
   it('refuse an unmapped address', () => {
     const { dbg } = setup();
     expect(dbg.insertBreakpoint(0, 0x10000n)).toBe(false);
