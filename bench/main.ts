@@ -35,7 +35,7 @@ const IDLE_PAUSE_CPUS = [16, 64];
 /** How long the guest runs before each Ctrl-C (and the idle gap of the idle loopback round trip). */
 const CTRL_C_RUN_MS = 100;
 /** vmm-gdbstub's PacketSize (lib/gdb_stub.ts DEFAULT_PACKET_SIZE): the transport floor's reply size. */
-const OUR_PACKET_SIZE = 0x20000;
+const OUR_PACKET_SIZE = 0x80000;
 
 const KINDS: Record<string, TargetKind> = {
   'qemu-tcg': { name: 'QEMU TCG', accel: 'tcg', qemu: true, maxCpus: 64, bootTimeout: 30 },

@@ -37,7 +37,13 @@ interface GdbStubEvents {
   notice: [string];
 }
 
-export const DEFAULT_PACKET_SIZE = 0x20000;
+/**
+ * 512 KiB: a 256 KiB `m` or a 512 KiB `x` a request. Bulk reads are bound by
+ * the bytes' encoding, not by the wire; fewer, larger replies save the round
+ * trip and the wake-ups of each: reading 16 MiB with `m` took 44 ms here
+ * against 55-59 ms at 128 KiB, with `x` 50 against 56.
+ */
+export const DEFAULT_PACKET_SIZE = 0x80000;
 
 /** Serves one debugger at a time over the GDB remote serial protocol. */
 export class GdbStub extends EventEmitter<GdbStubEvents> {
