@@ -112,6 +112,12 @@ export interface ReadResult {
   /** Bytes per request, as PacketSize allowed. */
   chunk: number;
   verified: boolean;
+  /**
+   * CPU time this process (the client) spent on the read, in ms. With one
+   * request in flight the client's work and the stub's never overlap, so the
+   * read can go no faster than length / clientCpuMs, whatever the stub does.
+   */
+  clientCpuMs: number;
 }
 
 /**
@@ -132,6 +138,7 @@ export async function readMemory(
   const chunk = packet === 'm' ? Math.floor((packetSize - 4) / 2) : packetSize - 5;
   const got = Buffer.alloc(expected.length);
   let filled = 0;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   while (filled < expected.length) {
     const length = Math.min(chunk, expected.length - filled);
@@ -152,7 +159,13 @@ export async function readMemory(
     filled += taken;
   }
   const seconds = (performance.now() - start) / 1000;
-  return { bytesPerSecond: expected.length / seconds, chunk, verified: got.equals(expected) };
+  const used = process.cpuUsage(cpu);
+  return {
+    bytesPerSecond: expected.length / seconds,
+    chunk,
+    verified: got.equals(expected),
+    clientCpuMs: (used.user + used.system) / 1000,
+  };
 }
 
 function expectStop(reply: string, what: string): void {
