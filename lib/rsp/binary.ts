@@ -140,8 +140,19 @@ export function unescapeBinary(data: Uint8Array): Buffer | undefined {
   const bytes = Buffer.isBuffer(data)
     ? data
     : Buffer.from(data.buffer, data.byteOffset, data.length);
+  const out = Buffer.allocUnsafe(bytes.length);
+  const length = unescapeInto(bytes, out);
+  return length < 0 ? undefined : out.subarray(0, length);
+}
+
+/**
+ * Unescapes `bytes` into `out` (as long); returns the length, or -1 when the
+ * data ends inside an escape. Nothing follows the loop but the return (see
+ * encodeHexWords in hex.ts: V8 compiles the loop mid-call, and a property
+ * access after it, never run by then, deoptimized every later call).
+ */
+function unescapeInto(bytes: Buffer, out: Buffer): number {
   const n = bytes.length;
-  const out = Buffer.allocUnsafe(n);
   const view = new DataView(out.buffer, out.byteOffset, n);
   // Aligned 32-bit words of the input: a word without `}` is copied whole.
   const base = bytes.byteOffset;
@@ -164,11 +175,11 @@ export function unescapeBinary(data: Uint8Array): Buffer | undefined {
     }
     const byte = bytes[i++]!;
     if (byte === ESCAPE) {
-      if (i >= n) return undefined;
+      if (i >= n) return -1;
       out[o++] = bytes[i++]! ^ 0x20;
     } else {
       out[o++] = byte;
     }
   }
-  return out.subarray(0, o);
+  return o;
 }
