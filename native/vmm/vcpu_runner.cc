@@ -1,12 +1,6 @@
 #include "vmm/vcpu_runner.h"
 
-#include <sched.h>
-
-#include <cerrno>
-#include <cstring>
-#if defined(__FreeBSD__)
-#include <sys/rtprio.h>
-#endif
+#include "vmm/thread_scheduling.h"
 
 namespace vmm {
 
@@ -27,6 +21,9 @@ const char* vcpuStateName(VcpuState state) {
 Machine::Machine(std::unique_ptr<Vmm> vmm, EventSink* sink, VcpuPriority priority)
     : vmm_(std::move(vmm)), sink_(sink), priority_(priority), ports_(sink) {
   for (int i = 0; i < vmm_->vcpuCount(); i++) vcpus_.push_back(std::make_unique<Vcpu>());
+  // The machine is made on the thread that will drive it (Node's JS thread).
+  std::string error = shortenCallerSlice();
+  if (!error.empty()) sink_->onLog("the stub's thread keeps its scheduler slice: " + error);
 }
 
 Machine::~Machine() { shutdown(); }
@@ -159,29 +156,17 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
   }
 }
 
-namespace {
-
-// Moves the calling thread to idle priority; an error for the log, or "".
-std::string lowerToIdle() {
-#if defined(__linux__)
-  sched_param param{};
-  if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) return std::strerror(errno);
-  return "";
-#elif defined(__FreeBSD__)
-  rtprio prio{RTP_PRIO_IDLE, RTP_PRIO_MAX};
-  if (rtprio_thread(RTP_SET, 0, &prio) != 0) return std::strerror(errno);
-  return "";
-#else
-  return "not supported on this system";
-#endif
-}
-
-}  // namespace
-
 void Machine::threadMain(int vcpu) {
   Vcpu& v = *vcpus_[vcpu];
+  nameCallerThread("vcpu " + std::to_string(vcpu));
+  // Made by the JS thread, this thread inherited its short slice; a vCPU
+  // keeps the default, so that the JS thread is the one that cuts in.
+  std::string slice_error = restoreCallerSlice();
+  if (!slice_error.empty()) {
+    sink_->onLog("vCPU " + std::to_string(vcpu) + " keeps a short scheduler slice: " + slice_error);
+  }
   if (priority_ == VcpuPriority::kIdle) {
-    std::string error = lowerToIdle();
+    std::string error = lowerCallerToIdle();
     if (!error.empty()) {
       sink_->onLog("vCPU " + std::to_string(vcpu) + " stays at normal priority: " + error);
     }

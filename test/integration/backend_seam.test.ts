@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RegisterFile } from '../../lib/vmm/registers';
 import { VmmError } from '../../lib/vmm/vmm';
@@ -322,6 +323,34 @@ describeEachBackend('seam', 'the Vmm seam', (backend) => {
       const g = boot('up');
       await g.waitForConsole(/up ok/, BOOT_MS);
       expect(policies().filter((p) => p === SCHED_IDLE).length).toBe(before);
+    });
+  });
+
+  describe('scheduler slices', () => {
+    /** A thread's slice in ns, from /proc's sched file (Linux 6.6+); undefined without one. */
+    const sliceOf = (tid: string | number) => {
+      const sched = fs.readFileSync(`/proc/self/task/${tid}/sched`, 'latin1');
+      const match = /^se\.slice\s+:\s+(\d+)/m.exec(sched);
+      return match ? Number(match[1]) : undefined;
+    };
+    const [major = 0, minor = 0] = os.release().split('.').map(Number);
+    const customSlices = major > 6 || (major === 6 && minor >= 12);
+
+    it('the JS thread asks for a short slice; the named vCPU threads keep the default', async () => {
+      if (!customSlices || sliceOf(process.pid) === undefined) {
+        console.log(`SKIP scheduler slices: Linux ${os.release()} has no custom slices (6.12+)`);
+        return;
+      }
+      const g = boot('smp', { cpus: 2, cmdline: 'cpus=2' });
+      await g.waitForConsole(/smp 2 cpus up\n/, BOOT_MS);
+      expect(sliceOf(process.pid)).toBe(100000);
+      const vcpuThreads = fs
+        .readdirSync('/proc/self/task')
+        .filter((tid) =>
+          /^vcpu \d+$/.test(fs.readFileSync(`/proc/self/task/${tid}/comm`, 'latin1').trim()),
+        );
+      expect(vcpuThreads.length).toBeGreaterThanOrEqual(2);
+      for (const tid of vcpuThreads) expect(sliceOf(tid)).toBeGreaterThan(100000);
     });
   });
 
