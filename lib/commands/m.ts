@@ -23,7 +23,7 @@ export function parseAddressLength(body: string): ReadMemoryRequest | undefined 
 
 /**
  * The session's buffer for a bulk read of `length` bytes, grown when short.
- * m and x read into it rather than into a new buffer a request (a 64 KiB
+ * m and x read into it rather than into a new buffer a request (a bulk
  * read then costs no allocation and no first-touch page faults). Their
  * reply views it until it is framed, which happens before the connection
  * dispatches its next packet: one buffer per session is never shared.

@@ -101,9 +101,8 @@ function encodeHexWords(data: Uint8Array, words: number, out: Buffer, offset: nu
 
 /**
  * Hex-encodes input[from...] a byte at a time (the last bytes of a word
- * loop, or all of them); returns the digits' sum. A function of its own:
- * inline, this loop made V8 deoptimize encodeHexInto at the end of nearly
- * every reply (386 times over three 16 MiB reads).
+ * loop, or all of them); returns the digits' sum. A function of its own, so
+ * that nothing follows encodeHexWords' loop (see there).
  */
 function encodeHexBytes(input: Uint8Array, from: number, out: Buffer, offset: number): number {
   let sum = 0;

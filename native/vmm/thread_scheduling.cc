@@ -32,8 +32,11 @@ std::string lowerCallerToIdle() {
 #endif
 }
 
-#if defined(__linux__)
 namespace {
+
+constexpr uint64_t kShortSliceNs = 100000;  // the shortest the kernel accepts
+
+#if defined(__linux__)
 // struct sched_attr of sched_setattr(2); glibc 2.36 does not declare it.
 struct SchedAttr {
   uint32_t size;
@@ -45,13 +48,8 @@ struct SchedAttr {
   uint64_t sched_deadline;
   uint64_t sched_period;
 };
-constexpr uint64_t kShortSliceNs = 100000;  // the shortest the kernel accepts
-}  // namespace
-#else
-constexpr uint64_t kShortSliceNs = 0;
 #endif
 
-namespace {
 // Sets the calling thread's slice (0: the default) under the default policy.
 std::string setCallerSlice(uint64_t ns) {
 #if defined(__linux__)
