@@ -1,3 +1,4 @@
+import { BulkMemory } from './bulk_codec';
 import { checksum } from './checksum';
 import type { EncodedPayload } from './encoded_payload';
 import { hasZeroByte, LITTLE_ENDIAN, zeroByteBits } from './word_bits';
@@ -115,6 +116,9 @@ function escapeBytes(
   return o;
 }
 
+/** escapeInto as an object, the fallback to a BulkMemory's WebAssembly escaper. */
+const JS_ESCAPER = { escapeInto };
+
 /**
  * Binary data after `prefix`, escaped straight into the reply's frame (bulk
  * x replies), at most `room` bytes in all: the leading bytes that fit, which
@@ -124,7 +128,14 @@ export function binaryPayload(data: Uint8Array, prefix: string, room: number): E
   const maxLength = Math.min(room, prefix.length + 2 * data.length);
   return {
     maxLength,
-    encodeInto: (out, offset) => escapeInto(data, prefix, maxLength, out, offset),
+    encodeInto: (out, offset) =>
+      (BulkMemory.holding(data, out) ?? JS_ESCAPER).escapeInto(
+        data,
+        prefix,
+        maxLength,
+        out,
+        offset,
+      ),
   };
 }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { PacketReader } from './packet_reader';
 import { payloadBytes, type Payload } from './encoded_payload';
+import { BulkMemory } from './bulk_codec';
 import { FrameStore } from './frame_store';
 import { framePacket } from './packet_writer';
 
@@ -64,6 +65,8 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
   private acksOwed = 0;
   private ackFlushQueued = false;
   private readonly frames: FrameStore | undefined;
+  /** Where bulk reads and their frames go, made on the first bulk read; null where unavailable. */
+  private bulk: BulkMemory | null | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -75,8 +78,14 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.runLength = options.runLength ?? true;
     this.trace = options.trace;
     this.maxRetransmits = options.maxRetransmits ?? 5;
+    const frameCapacity = maxPacket + FRAME_STORE_SPARE;
     this.frames =
-      options.reuseFrames === true ? new FrameStore(maxPacket + FRAME_STORE_SPARE) : undefined;
+      options.reuseFrames === true
+        ? new FrameStore(
+            frameCapacity,
+            () => this.bulkMemory()?.frameBuffer ?? Buffer.allocUnsafeSlow(frameCapacity),
+          )
+        : undefined;
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('close', () => this.onClose());
     stream.on('end', () => this.onClose());
@@ -84,6 +93,25 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
       this.emit('warning', `connection error: ${error.message}`);
       this.onClose();
     });
+  }
+
+  /**
+   * A buffer of at least `length` bytes for bulk reads (m, x) to fill, kept for the
+   * connection: in its BulkMemory, next to the kept frame, so the reply is
+   * encoded by the WebAssembly codec. Undefined when the connection keeps no
+   * frames (a stream that may hold on to them) or when `length` is beyond
+   * PacketSize; the caller then uses a buffer of its own.
+   */
+  bulkReadBuffer(length: number): Buffer | undefined {
+    if (this.frames === undefined || length > this.maxPacket) return undefined;
+    return this.bulkMemory()?.readBuffer;
+  }
+
+  private bulkMemory(): BulkMemory | undefined {
+    if (this.bulk === undefined) {
+      this.bulk = BulkMemory.create(this.maxPacket, this.maxPacket + FRAME_STORE_SPARE) ?? null;
+    }
+    return this.bulk ?? undefined;
   }
 
   get isClosed(): boolean {

@@ -14,14 +14,20 @@ export class FrameStore {
   private kept: Buffer | undefined;
   private writesPending = 0;
 
-  /** Frames up to `capacity` bytes use the kept buffer; longer ones get their own. */
-  constructor(readonly capacity: number) {}
+  /**
+   * Frames up to `capacity` bytes use the kept buffer, made by `keep` on
+   * first use (default: an ArrayBuffer of its own); longer ones get their own.
+   */
+  constructor(
+    readonly capacity: number,
+    private readonly keep: () => Buffer = () => Buffer.allocUnsafeSlow(capacity),
+  ) {}
 
   /** A buffer of at least `size` bytes: the kept one when it is free, else a new one. */
   readonly allocate = (size: number): Buffer => {
     if (size > this.capacity || this.writesPending > 0) return Buffer.allocUnsafe(size);
-    // allocUnsafeSlow: an ArrayBuffer of its own, never a slice of Node's shared pool.
-    this.kept ??= Buffer.allocUnsafeSlow(this.capacity);
+    // Never a slice of Node's shared pool: writing frames there would overwrite other buffers.
+    this.kept ??= this.keep();
     return this.kept.subarray(0, size);
   };
 

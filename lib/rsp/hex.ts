@@ -1,3 +1,4 @@
+import { BulkMemory } from './bulk_codec';
 import type { EncodedPayload } from './encoded_payload';
 import { LITTLE_ENDIAN } from './word_bits';
 
@@ -47,10 +48,13 @@ function quadTable(): Uint32Array {
 
 /**
  * Hex-encodes into out[offset...] (4-byte aligned); returns the digits' sum
- * modulo 256. Whole 32-bit words of input go through encodeHexWords, the
- * rest a byte at a time.
+ * modulo 256. Data and frame in one BulkMemory go through its WebAssembly
+ * codec; otherwise whole 32-bit words of input go through encodeHexWords,
+ * the rest a byte at a time.
  */
 function encodeHexInto(input: Uint8Array, out: Buffer, offset: number): number {
+  const bulk = BulkMemory.holding(input, out);
+  if (bulk !== undefined) return bulk.hexInto(input, out, offset);
   if (!LITTLE_ENDIAN) return encodeHexBytes(input, 0, out, offset) & 0xff;
   // Words need an aligned view; a misaligned input is copied once.
   const data = (input.byteOffset & 3) === 0 ? input : new Uint8Array(input);
