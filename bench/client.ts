@@ -25,37 +25,6 @@ export function expandRunLength(data: Buffer): Buffer {
   return Buffer.concat(parts);
 }
 
-// (x86 hosts) Two ASCII hex digits read as one little-endian 16-bit unit -> their byte; 0xffff if not hex.
-const HEX_UNITS = (() => {
-  const table = new Uint16Array(65536).fill(0xffff);
-  const digits = '0123456789abcdefABCDEF';
-  const value = (c: string) => parseInt(c, 16);
-  for (const hi of digits) {
-    for (const lo of digits) {
-      table[hi.charCodeAt(0) | (lo.charCodeAt(0) << 8)] = (value(hi) << 4) | value(lo);
-    }
-  }
-  return table;
-})();
-
-/**
- * Decodes an m reply. A table over digit pairs: Buffer.from(text, 'hex')
- * needs the reply as a string first and took twice as long here, and the
- * client's decoding is part of every figure it measures.
- */
-export function hexDecode(hex: Buffer): Buffer {
-  const n = hex.length >> 1;
-  const out = Buffer.allocUnsafe(n);
-  const aligned = (hex.byteOffset & 1) === 0 ? hex : Buffer.from(hex);
-  const units = new Uint16Array(aligned.buffer, aligned.byteOffset, n);
-  for (let i = 0; i < n; i++) {
-    const byte = HEX_UNITS[units[i]!]!;
-    if (byte > 0xff) throw new Error(`not hex at ${2 * i}`);
-    out[i] = byte;
-  }
-  return out;
-}
-
 /**
  * The debugger side of one RSP connection, made for timing: one request in
  * flight, Nagle off, replies handed over as Buffers (run-length expanded),

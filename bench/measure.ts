@@ -1,5 +1,6 @@
 import { escapeBinary, unescapeBinary } from '../lib/rsp/binary';
-import { BenchClient, hexDecode } from './client';
+import { BenchClient } from './client';
+import { hexDecodeInto } from './hex_decoder';
 import { sleep, summarise, timeLoop, type Budget, type Latency } from './stats';
 
 /** What the client learnt while attaching, and how long attaching took. */
@@ -145,17 +146,18 @@ export async function readMemory(
     const reply = await client.request(
       `${packet}${(address + filled).toString(16)},${length.toString(16)}`,
     );
-    let data: Buffer;
+    let taken: number;
     if (packet === 'm') {
       if (reply.length === 0 || reply[0] === 0x45) return undefined;
-      data = hexDecode(reply);
+      taken = Math.min(reply.length >> 1, length, got.length - filled);
+      hexDecodeInto(reply.subarray(0, 2 * taken), got, filled);
     } else {
       if (reply.length === 0 || (reply[0] === 0x45 && reply.length === 3)) return undefined;
-      data = unescapeBinary(reply[0] === 0x62 /* b */ ? reply.subarray(1) : reply)!;
+      const data = unescapeBinary(reply[0] === 0x62 /* b */ ? reply.subarray(1) : reply)!;
+      taken = Math.min(data.length, length, got.length - filled);
+      data.copy(got, filled, 0, taken);
     }
-    if (data.length === 0) throw new Error(`${packet} returned no data at ${filled}`);
-    const taken = Math.min(data.length, length, got.length - filled);
-    data.copy(got, filled, 0, taken);
+    if (taken === 0) throw new Error(`${packet} returned no data at ${filled}`);
     filled += taken;
   }
   const seconds = (performance.now() - start) / 1000;
