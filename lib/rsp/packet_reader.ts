@@ -1,3 +1,4 @@
+import { ReceiveMemory } from './bulk_codec';
 import { checksum } from './checksum';
 
 /** What the byte stream from a debugger contains. */
@@ -59,6 +60,11 @@ export class PacketReader {
   private sumHigh = 0;
   private oversized = 0;
   private readonly interruptInBody: boolean;
+  /**
+   * Where the buffer goes once a packet outgrows the first 4 KiB: WebAssembly
+   * memory, summed by SIMD (null where that is missing; undefined until then).
+   */
+  private large: ReceiveMemory | null | undefined;
 
   constructor(
     private readonly maxPacket: number,
@@ -120,9 +126,13 @@ export class PacketReader {
       return;
     }
     const low = HEX_VALUE[digit]!;
+    const sum =
+      this.large != null && this.buffer === this.large.buffer
+        ? this.large.sum(this.length)
+        : checksum(this.buffer, 0, this.length);
     // A copy: the receive buffer is reused and packets may wait in a queue.
     const payload = Buffer.from(this.buffer.subarray(0, this.length));
-    const ok = this.sumHigh >= 0 && low >= 0 && ((this.sumHigh << 4) | low) === checksum(payload);
+    const ok = this.sumHigh >= 0 && low >= 0 && ((this.sumHigh << 4) | low) === sum;
     out.push(ok ? { kind: 'packet', payload } : { kind: 'bad-checksum', payload });
   }
 
@@ -178,13 +188,7 @@ export class PacketReader {
       for (let i = start; i < end; i++) this.append(chunk[i]!);
       return end;
     }
-    if (this.length + count > this.buffer.length) {
-      let size = this.buffer.length;
-      while (size < this.length + count) size *= 2;
-      const bigger = Buffer.allocUnsafe(Math.min(this.maxPacket, size));
-      this.buffer.copy(bigger, 0, 0, this.length);
-      this.buffer = bigger;
-    }
+    if (this.length + count > this.buffer.length) this.growTo(this.length + count);
     chunk.copy(this.buffer, this.length, start, end);
     this.length += count;
     return end;
@@ -195,11 +199,26 @@ export class PacketReader {
       this.oversized = Math.max(this.oversized, this.length) + 1;
       return;
     }
-    if (this.length === this.buffer.length) {
-      const bigger = Buffer.allocUnsafe(Math.min(this.maxPacket, this.buffer.length * 2));
+    if (this.length === this.buffer.length) this.growTo(this.length + 1);
+    this.buffer[this.length++] = byte;
+  }
+
+  /** Grows the buffer (doubling, at most maxPacket) to hold `bytes`, keeping its contents. */
+  private growTo(bytes: number): void {
+    let size = this.buffer.length;
+    while (size < bytes) size *= 2;
+    size = Math.min(this.maxPacket, size);
+    if (this.large === undefined) this.large = ReceiveMemory.create(size, this.maxPacket) ?? null;
+    if (this.large === null) {
+      const bigger = Buffer.allocUnsafe(size);
+      this.buffer.copy(bigger, 0, 0, this.length);
+      this.buffer = bigger;
+    } else if (this.buffer === this.large.buffer) {
+      this.buffer = this.large.grow(size);
+    } else {
+      const bigger = this.large.grow(size);
       this.buffer.copy(bigger, 0, 0, this.length);
       this.buffer = bigger;
     }
-    this.buffer[this.length++] = byte;
   }
 }

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { BulkMemory } from '../../../lib/rsp/bulk_codec';
+import { BulkMemory, ReceiveMemory } from '../../../lib/rsp/bulk_codec';
+import { checksum } from '../../../lib/rsp/checksum';
 import { binaryPayload } from '../../../lib/rsp/binary';
 import { hexPayload } from '../../../lib/rsp/hex';
 import { assembleModule, s32, u32 } from '../../../lib/rsp/wasm_module';
@@ -147,6 +148,32 @@ describe('BulkMemory (WebAssembly SIMD codec)', () => {
         host.WebAssembly = saved;
       }
     });
+  });
+});
+
+describe('ReceiveMemory', () => {
+  it('sums any length as checksum() does', () => {
+    const memory = ReceiveMemory.create(8192, 8192)!;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 8000, size: 'max' }), (data) => {
+        memory.buffer.set(data);
+        expect(memory.sum(data.length)).toBe(checksum(data));
+      }),
+      { endOnFailure: true },
+    );
+  });
+
+  it('grows up to its limit keeping its contents, and refuses sums past its end', () => {
+    const memory = ReceiveMemory.create(100, 300_000)!;
+    const first = memory.buffer;
+    first.fill(0x5a, 0, 100);
+    const grown = memory.grow(200_000);
+    expect(grown.length).toBeGreaterThanOrEqual(200_000);
+    expect(grown.subarray(0, 100).every((byte) => byte === 0x5a)).toBe(true);
+    expect(memory.buffer).toBe(grown);
+    expect(memory.sum(100)).toBe((100 * 0x5a) & 0xff);
+    expect(() => memory.sum(grown.length + 1)).toThrow(RangeError);
+    expect(() => memory.grow(400_000)).toThrow(RangeError);
   });
 });
 

@@ -166,6 +166,54 @@ describe('PacketReader', () => {
       expect(items).toEqual([{ kind: 'packet', payload: body }]);
     });
 
+    it('checks large packets in its WebAssembly buffer: good and bad sums, any chunking', () => {
+      // Every byte value but the framing ones, 300 KiB: past the first 4 KiB
+      // the buffer is WebAssembly memory, summed by SIMD.
+      const data = Buffer.from(
+        Array.from({ length: 300 * 1024 }, (_, i) => (i * 7 + 3) & 0xff).map((b) =>
+          b === 0x23 || b === 0x24 ? 0x41 : b,
+        ),
+      );
+      const framed = framePacket(Buffer.concat([bytes('X0,0:'), data]));
+      const payload = framed.subarray(1, framed.length - 3);
+      const bad = Buffer.from(framed);
+      bad[bad.length - 1] = bad[bad.length - 1] === 0x30 ? 0x31 : 0x30;
+      const reader = new PacketReader(0x80000);
+      for (const chunkSize of [65536, 4093, 1 << 20]) {
+        const items = [];
+        for (const frame of [framed, bad, framed]) {
+          for (let at = 0; at < frame.length; at += chunkSize) {
+            items.push(...reader.push(frame.subarray(at, at + chunkSize)));
+          }
+        }
+        expect(items.map((item) => item.kind)).toEqual(['packet', 'bad-checksum', 'packet']);
+        expect(items[0]).toEqual({ kind: 'packet', payload });
+      }
+    });
+
+    it('checks large packets without WebAssembly too', () => {
+      const host = globalThis as unknown as { WebAssembly: unknown };
+      const saved = host.WebAssembly;
+      jest.isolateModules(() => {
+        host.WebAssembly = undefined;
+        try {
+          const isolated =
+            // eslint-disable-next-line @typescript-eslint/no-require-imports
+            require('../../../lib/rsp/packet_reader') as typeof import('../../../lib/rsp/packet_reader');
+          const reader = new isolated.PacketReader(0x20000);
+          const body = 'M0,' + 'ab'.repeat(0x8000);
+          expect(reader.push(framePacket(body))).toEqual([
+            { kind: 'packet', payload: bytes(body) },
+          ]);
+          const bad = framePacket(body);
+          bad[bad.length - 1] ^= 1;
+          expect(reader.push(bad).map((item) => item.kind)).toEqual(['bad-checksum']);
+        } finally {
+          host.WebAssembly = saved;
+        }
+      });
+    });
+
     it('reuses its receive buffer: a later packet does not change an earlier payload', () => {
       const reader = new PacketReader(4096);
       const [first] = reader.push(framePacket('m10,4'));
