@@ -415,7 +415,7 @@ function align64(bytes: number): number {
 /**
  * A packet reader's receive buffer in WebAssembly memory, grown on demand
  * up to a limit, whose bytes the codec sums: the checksum of a 512 KiB
- * packet in about 20 us instead of 140 (PacketReader: X writes on the
+ * packet in 16 us instead of 112 (PacketReader: X writes on the
  * stub's side, m and x replies on a client's).
  */
 export class ReceiveMemory {
