@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { BulkMemory, ReceiveMemory, unescapeWithSimd } from '../../../lib/rsp/bulk_codec';
 import { checksum } from '../../../lib/rsp/checksum';
+import { withoutWebAssembly } from '../../support/without_webassembly';
 import { binaryPayload, escapeBinary } from '../../../lib/rsp/binary';
 import { hexPayload } from '../../../lib/rsp/hex';
 import { assembleModule, s32, u32 } from '../../../lib/rsp/wasm_module';
@@ -135,18 +136,14 @@ describe('BulkMemory (WebAssembly SIMD codec)', () => {
     expect(binary.encodeInto(frame, 0).sum).toBe(reference(binaryPayload(data, 'b', 3000)).sum);
   });
 
-  it('falls back (create gives undefined) where WebAssembly is missing', () => {
-    const saved = host.WebAssembly;
-    jest.isolateModules(() => {
-      host.WebAssembly = undefined;
-      try {
-        const isolated =
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
-          require('../../../lib/rsp/bulk_codec') as typeof import('../../../lib/rsp/bulk_codec');
-        expect(isolated.BulkMemory.create(READ_BYTES, FRAME_BYTES)).toBeUndefined();
-      } finally {
-        host.WebAssembly = saved;
-      }
+  it('falls back where WebAssembly is missing: no memories, no SIMD unescaping', () => {
+    withoutWebAssembly(() => {
+      const isolated =
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        require('../../../lib/rsp/bulk_codec') as typeof import('../../../lib/rsp/bulk_codec');
+      expect(isolated.BulkMemory.create(READ_BYTES, FRAME_BYTES)).toBeUndefined();
+      expect(isolated.ReceiveMemory.create(READ_BYTES, READ_BYTES)).toBeUndefined();
+      expect(isolated.unescapeWithSimd(Buffer.from('a}]'))).toBeNull();
     });
   });
 });

@@ -1,6 +1,7 @@
 import { checksum } from '../../../lib/rsp/checksum';
 import { PacketReader } from '../../../lib/rsp/packet_reader';
 import { framePacket, RUN_LENGTH_MAX_PAYLOAD } from '../../../lib/rsp/packet_writer';
+import { withoutWebAssembly } from '../../support/without_webassembly';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 
@@ -192,25 +193,16 @@ describe('PacketReader', () => {
     });
 
     it('checks large packets without WebAssembly too', () => {
-      const host = globalThis as unknown as { WebAssembly: unknown };
-      const saved = host.WebAssembly;
-      jest.isolateModules(() => {
-        host.WebAssembly = undefined;
-        try {
-          const isolated =
-            // eslint-disable-next-line @typescript-eslint/no-require-imports
-            require('../../../lib/rsp/packet_reader') as typeof import('../../../lib/rsp/packet_reader');
-          const reader = new isolated.PacketReader(0x20000);
-          const body = 'M0,' + 'ab'.repeat(0x8000);
-          expect(reader.push(framePacket(body))).toEqual([
-            { kind: 'packet', payload: bytes(body) },
-          ]);
-          const bad = framePacket(body);
-          bad[bad.length - 1] ^= 1;
-          expect(reader.push(bad).map((item) => item.kind)).toEqual(['bad-checksum']);
-        } finally {
-          host.WebAssembly = saved;
-        }
+      withoutWebAssembly(() => {
+        const isolated =
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          require('../../../lib/rsp/packet_reader') as typeof import('../../../lib/rsp/packet_reader');
+        const reader = new isolated.PacketReader(0x20000);
+        const body = 'M0,' + 'ab'.repeat(0x8000);
+        expect(reader.push(framePacket(body))).toEqual([{ kind: 'packet', payload: bytes(body) }]);
+        const bad = framePacket(body);
+        bad[bad.length - 1] ^= 1;
+        expect(reader.push(bad).map((item) => item.kind)).toEqual(['bad-checksum']);
       });
     });
 
