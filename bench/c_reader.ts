@@ -179,7 +179,22 @@ int main(int argc, char **argv) {
         out[done + got++] = pair_value[unit];
       }
     } else {
-      for (size_t i = body[0] == 'b'; i < n && got < want; i++) out[done + got++] = body[i] == '}' ? body[++i] ^ 0x20 : body[i];
+      /* Runs between escapes copied whole (memchr, memcpy): a branch a
+         byte made this loop, not the stub, the limit of an x read. */
+      size_t i = body[0] == 'b';
+      while (i < n && got < want) {
+        const unsigned char *escape = memchr(body + i, '}', n - i);
+        size_t run = (escape ? (size_t)(escape - body) : n) - i;
+        if (run > want - got) run = want - got;
+        memcpy(out + done + got, body + i, run);
+        got += run;
+        i += run;
+        if (got < want && escape && body + i == escape) {
+          if (i + 1 >= n) return 5;
+          out[done + got++] = body[i + 1] ^ 0x20;
+          i += 2;
+        }
+      }
     }
     if (got == 0) return 5;
     done += got;
