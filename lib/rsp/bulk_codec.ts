@@ -433,7 +433,9 @@ export class BulkMemory {
   /** A memory with buffers of these sizes; undefined where WebAssembly SIMD is missing. */
   static create(readBytes: number, frameBytes: number): BulkMemory | undefined {
     const module = codecModule();
-    return module === null ? undefined : new BulkMemory(module, readBytes, frameBytes);
+    return module === null
+      ? undefined
+      : orUndefined(() => new BulkMemory(module, readBytes, frameBytes));
   }
 
   /** The memory holding both `input` and `out`, if one does. */
@@ -477,6 +479,19 @@ export class BulkMemory {
   }
 }
 
+/**
+ * make(), or undefined when it throws: a WebAssembly memory that cannot be
+ * had (address space or memory exhausted) leaves the caller on plain
+ * buffers and the JavaScript encoders rather than failing the request.
+ */
+function orUndefined<T>(make: () => T): T | undefined {
+  try {
+    return make();
+  } catch {
+    return undefined;
+  }
+}
+
 function align64(bytes: number): number {
   return (bytes + 63) & ~63;
 }
@@ -505,7 +520,7 @@ export class ReceiveMemory {
     const module = codecModule();
     return module === null
       ? undefined
-      : new ReceiveMemory(module, bytes, Math.max(bytes, maxBytes));
+      : orUndefined(() => new ReceiveMemory(module, bytes, Math.max(bytes, maxBytes)));
   }
 
   /** The buffer: a new view after each grow (which detaches the last one), contents kept. */
@@ -548,18 +563,26 @@ let scratch: { memory: WasmMemory; codec: CodecExports } | null | undefined;
 export function unescapeWithSimd(data: Uint8Array): Buffer | undefined | null {
   if (scratch === undefined) {
     const module = codecModule();
-    if (module === null) {
-      scratch = null;
-    } else {
-      const memory = new wasm!.Memory({ initial: 1, maximum: 65536 });
-      const instance = new wasm!.Instance(module, { env: { memory } });
-      scratch = { memory, codec: instance.exports as unknown as CodecExports };
-    }
+    const made =
+      module === null
+        ? undefined
+        : orUndefined(() => {
+            const memory = new wasm!.Memory({ initial: 1, maximum: 65536 });
+            const instance = new wasm!.Instance(module, { env: { memory } });
+            return { memory, codec: instance.exports as unknown as CodecExports };
+          });
+    scratch = made ?? null;
   }
   if (scratch === null) return null;
   const needed = BUFFERS_START + align64(data.length) + data.length;
   const have = scratch.memory.buffer.byteLength;
-  if (needed > have) scratch.memory.grow(Math.ceil((needed - have) / PAGE));
+  const memory = scratch.memory;
+  if (
+    needed > have &&
+    orUndefined(() => memory.grow(Math.ceil((needed - have) / PAGE))) === undefined
+  ) {
+    return null;
+  }
   const bytes = new Uint8Array(scratch.memory.buffer);
   const outAt = BUFFERS_START + align64(data.length);
   bytes.set(data, BUFFERS_START);

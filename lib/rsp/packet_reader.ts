@@ -209,16 +209,23 @@ export class PacketReader {
     while (size < bytes) size *= 2;
     size = Math.min(this.maxPacket, size);
     if (this.large === undefined) this.large = ReceiveMemory.create(size, this.maxPacket) ?? null;
-    if (this.large === null) {
-      const bigger = Buffer.allocUnsafe(size);
-      this.buffer.copy(bigger, 0, 0, this.length);
-      this.buffer = bigger;
-    } else if (this.buffer === this.large.buffer) {
-      this.buffer = this.large.grow(size);
-    } else {
-      const bigger = this.large.grow(size);
-      this.buffer.copy(bigger, 0, 0, this.length);
-      this.buffer = bigger;
+    const inLarge = this.large !== null && this.buffer === this.large.buffer;
+    let bigger: Buffer | undefined;
+    if (this.large !== null) {
+      try {
+        bigger = this.large.grow(size);
+      } catch {
+        // No more WebAssembly memory to be had (the last view stays valid):
+        // plain buffers from now on.
+        this.large = null;
+      }
     }
+    if (bigger === undefined) {
+      bigger = Buffer.allocUnsafe(size);
+      this.buffer.copy(bigger, 0, 0, this.length);
+    } else if (!inLarge) {
+      this.buffer.copy(bigger, 0, 0, this.length);
+    }
+    this.buffer = bigger;
   }
 }

@@ -136,6 +136,20 @@ describe('BulkMemory (WebAssembly SIMD codec)', () => {
     expect(binary.encodeInto(frame, 0).sum).toBe(reference(binaryPayload(data, 'b', 3000)).sum);
   });
 
+  it('falls back where no WebAssembly memory can be had', () => {
+    const api = host.WebAssembly as unknown as { Memory: unknown };
+    const saved = api.Memory;
+    api.Memory = function exhausted() {
+      throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+    };
+    try {
+      expect(BulkMemory.create(READ_BYTES, FRAME_BYTES)).toBeUndefined();
+      expect(ReceiveMemory.create(READ_BYTES, READ_BYTES)).toBeUndefined();
+    } finally {
+      api.Memory = saved;
+    }
+  });
+
   it('falls back where WebAssembly is missing: no memories, no SIMD unescaping', () => {
     withoutWebAssembly(() => {
       const isolated =

@@ -1,4 +1,5 @@
 import { checksum } from '../../../lib/rsp/checksum';
+import { ReceiveMemory } from '../../../lib/rsp/bulk_codec';
 import { PacketReader } from '../../../lib/rsp/packet_reader';
 import { framePacket, RUN_LENGTH_MAX_PAYLOAD } from '../../../lib/rsp/packet_writer';
 import { withoutWebAssembly } from '../../support/without_webassembly';
@@ -189,6 +190,32 @@ describe('PacketReader', () => {
         }
         expect(items.map((item) => item.kind)).toEqual(['packet', 'bad-checksum', 'packet']);
         expect(items[0]).toEqual({ kind: 'packet', payload });
+      }
+    });
+
+    it('goes on in a plain buffer when its WebAssembly memory cannot grow', () => {
+      const original = ReceiveMemory.prototype.grow;
+      let grows = 0;
+      // The first grow works; later ones find the memory exhausted.
+      const grow = jest.spyOn(ReceiveMemory.prototype, 'grow').mockImplementation(function (
+        this: ReceiveMemory,
+        bytes: number,
+      ) {
+        if (grows++ === 0) return original.call(this, bytes);
+        throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
+      });
+      try {
+        const reader = new PacketReader(0x80000);
+        const body = 'M0,' + 'ab'.repeat(0x20000);
+        const framed = framePacket(body);
+        const items = [];
+        for (let at = 0; at < framed.length; at += 8192) {
+          items.push(...reader.push(framed.subarray(at, at + 8192)));
+        }
+        expect(items).toEqual([{ kind: 'packet', payload: bytes(body) }]);
+        expect(grows).toBeGreaterThan(1);
+      } finally {
+        grow.mockRestore();
       }
     });
 
