@@ -11,6 +11,10 @@ import { emit, assembleModule, I32, Op, Simd, V128, VOID, type FunctionSpec } fr
  * spent half of a 16 MiB `m` read and two thirds of an `x` read encoding,
  * at 0.58 and 0.9 ns a byte. These are the fallback where WebAssembly SIMD
  * is missing, and for data outside a BulkMemory.
+ *
+ * The same module sums large received packets (ReceiveMemory, for
+ * PacketReader's checksum) and unescapes bulk binary data
+ * (unescapeWithSimd, for X writes and a client's x replies).
  */
 
 const HEX_DIGITS = [...Buffer.from('0123456789abcdef', 'latin1')];
@@ -31,7 +35,7 @@ function addLanes(vector: number): number[] {
   return out;
 }
 
-/** Replaces the i32 nibble on the stack with its lowercase hex digit. */
+/** Pushes the lowercase hex digit of the nibble in local `nibble`. */
 function digitOf(nibble: number): number[] {
   const { get, i32 } = emit;
   return [
