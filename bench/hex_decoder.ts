@@ -1,11 +1,16 @@
 import {
-  emit,
   assembleModule,
+  emit,
+  growToHold,
   I32,
+  instantiate,
   Op,
+  Simd,
   V128,
   VOID,
+  webAssembly,
   type FunctionSpec,
+  type WasmMemory,
 } from '../lib/rsp/wasm_module';
 
 /**
@@ -16,23 +21,7 @@ import {
  * take in all). gdb decodes in C.
  */
 
-/** SIMD opcodes the decoder needs beyond wasm_module's. */
-const Simd = {
-  splat: 0x0f,
-  ltU: 0x26,
-  and: 0x4e,
-  or: 0x50,
-  bitselect: 0x52,
-  allTrue: 0x63,
-  narrowU: 0x66,
-  sub: 0x71,
-  add: 0x6e,
-  i16Shl: 0x8b,
-  i16ShrU: 0x8d,
-} as const;
-
 const INPUT_START = 64;
-const PAGE = 65536;
 
 /**
  * decode(src, n, dst) -> bytes, or -1 when a character is not a hex digit:
@@ -47,16 +36,16 @@ function decodeFunction(): FunctionSpec {
   const { get, set, i32, simd } = emit;
   /** Replaces the 16 digits at src+offset by their nibbles; ANDs their validity into `ok`. */
   const nibbles = (offset: number, into: number): number[] => {
-    const digit = [...get(into), ...emit.splat(0x30), ...simd(Simd.sub)];
+    const digit = [...get(into), ...emit.splat(0x30), ...simd(Simd.i8x16Sub)];
     const letter = [
       ...get(into),
       ...emit.splat(0x20),
       ...simd(Simd.or),
       ...emit.splat(0x61),
-      ...simd(Simd.sub),
+      ...simd(Simd.i8x16Sub),
     ];
-    const isDigit = [...digit, ...emit.splat(10), ...simd(Simd.ltU)];
-    const isLetter = [...letter, ...emit.splat(6), ...simd(Simd.ltU)];
+    const isDigit = [...digit, ...emit.splat(10), ...simd(Simd.i8x16LtU)];
+    const isLetter = [...letter, ...emit.splat(6), ...simd(Simd.i8x16LtU)];
     return [
       ...[...get(src), ...emit.v128Load(offset), ...set(into)],
       ...[
@@ -64,7 +53,7 @@ function decodeFunction(): FunctionSpec {
         ...isDigit,
         ...isLetter,
         ...simd(Simd.or),
-        ...simd(Simd.allTrue),
+        ...simd(Simd.i8x16AllTrue),
         Op.i32And,
         ...set(ok),
       ],
@@ -72,7 +61,7 @@ function decodeFunction(): FunctionSpec {
         ...digit,
         ...letter,
         ...emit.splat(10),
-        ...simd(Simd.add),
+        ...simd(Simd.i8x16Add),
         ...isDigit,
         ...simd(Simd.bitselect),
         ...set(into),
@@ -81,8 +70,8 @@ function decodeFunction(): FunctionSpec {
   };
   /** The 8 bytes of a vector of 16 nibbles, in the low halves of its 16-bit lanes. */
   const joined = (vector: number): number[] => [
-    ...[...get(vector), ...i32(4), ...simd(Simd.i16Shl)],
-    ...[...get(vector), ...i32(8), ...simd(Simd.i16ShrU)],
+    ...[...get(vector), ...i32(4), ...simd(Simd.i16x8Shl)],
+    ...[...get(vector), ...i32(8), ...simd(Simd.i16x8ShrU)],
     ...simd(Simd.or),
     ...emit.v128Const([0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0, 0xff, 0]),
     ...simd(Simd.and),
@@ -110,49 +99,43 @@ function decodeFunction(): FunctionSpec {
       ...[...get(src), ...get(end32), Op.i32GeU, Op.brIf, 1],
       ...nibbles(0, a),
       ...nibbles(16, b),
-      ...[...get(dst), ...joined(a), ...joined(b), ...simd(Simd.narrowU), ...emit.v128Store(0)],
-      ...[...get(src), ...i32(32), Op.i32Add, ...set(src)],
-      ...[...get(dst), ...i32(16), Op.i32Add, ...set(dst)],
+      ...[
+        ...get(dst),
+        ...joined(a),
+        ...joined(b),
+        ...simd(Simd.i8x16NarrowI16x8U),
+        ...emit.v128Store(0),
+      ],
+      ...emit.add(src, 32),
+      ...emit.add(dst, 16),
       ...[Op.br, 0, Op.end, Op.end],
       ...[Op.block, VOID, Op.loop, VOID],
       ...[...get(src), ...i32(1), Op.i32Add, ...get(end), Op.i32GeU, Op.brIf, 1],
       ...[...get(src), ...emit.load8(0), ...set(hi), ...scalarNibble(hi)],
       ...[...get(src), ...emit.load8(1), ...set(lo), ...scalarNibble(lo)],
       ...[...get(dst), ...get(hi), ...i32(4), Op.i32Shl, ...get(lo), Op.i32Or, ...emit.store8(0)],
-      ...[...get(src), ...i32(2), Op.i32Add, ...set(src)],
-      ...[...get(dst), ...i32(1), Op.i32Add, ...set(dst)],
+      ...emit.add(src, 2),
+      ...emit.add(dst, 1),
       ...[Op.br, 0, Op.end, Op.end],
       ...[...get(dst), ...get(start), Op.i32Sub, ...i32(-1), ...get(ok), Op.select],
     ],
   };
 }
 
-interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
-  Memory: new (descriptor: { initial: number }) => {
-    buffer: ArrayBuffer;
-    grow(pages: number): number;
-  };
-}
-
 let decoder:
-  | {
-      memory: { buffer: ArrayBuffer; grow(pages: number): number };
-      decode(src: number, n: number, dst: number): number;
-    }
-  | undefined;
+  { memory: WasmMemory; decode(src: number, n: number, dst: number): number } | undefined;
 
 function instance(): NonNullable<typeof decoder> {
   if (decoder === undefined) {
-    const wasm = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssembly;
-    const memory = new wasm.Memory({ initial: 1 });
-    const module = new wasm.Module(assembleModule(1, [decodeFunction()]));
-    const { exports } = new wasm.Instance(module, { env: { memory } });
-    decoder = {
+    if (webAssembly === undefined) throw new Error('the benchmark client needs WebAssembly');
+    const memory = new webAssembly.Memory({ initial: 1 });
+    const module = new webAssembly.Module(assembleModule(1, [decodeFunction()]));
+    const { decode } = instantiate<{ decode(src: number, n: number, dst: number): number }>(
+      webAssembly,
+      module,
       memory,
-      decode: (exports as { decode: (s: number, n: number, d: number) => number }).decode,
-    };
+    );
+    decoder = { memory, decode };
   }
   return decoder;
 }
@@ -167,10 +150,7 @@ export function hexDecodeInto(hex: Uint8Array, out: Uint8Array, offset: number):
   const bytes = hex.length / 2;
   if (offset + bytes > out.length) throw new Error(`${bytes} bytes do not fit at ${offset}`);
   const { memory, decode } = instance();
-  const needed = INPUT_START + hex.length + bytes;
-  if (memory.buffer.byteLength < needed) {
-    memory.grow(Math.ceil((needed - memory.buffer.byteLength) / PAGE));
-  }
+  growToHold(memory, INPUT_START + hex.length + bytes);
   const view = new Uint8Array(memory.buffer);
   view.set(hex, INPUT_START);
   const outAt = INPUT_START + hex.length;

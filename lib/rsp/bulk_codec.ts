@@ -1,4 +1,19 @@
-import { emit, assembleModule, I32, Op, Simd, V128, VOID, type FunctionSpec } from './wasm_module';
+import {
+  assembleModule,
+  emit,
+  growToHold,
+  I32,
+  instantiate,
+  Op,
+  Simd,
+  V128,
+  VOID,
+  WASM_PAGE,
+  webAssembly,
+  type CompiledModule,
+  type FunctionSpec,
+  type WasmMemory,
+} from './wasm_module';
 
 /**
  * The bulk m and x encoders as WebAssembly SIMD, 16 bytes an instruction:
@@ -114,16 +129,16 @@ function hexFunction(): FunctionSpec {
         ...simd(Simd.i8x16Add),
         ...set(acc),
       ],
-      ...[...get(src), ...i32(16), Op.i32Add, ...set(src)],
-      ...[...get(dst), ...i32(32), Op.i32Add, ...set(dst)],
+      ...emit.add(src, 16),
+      ...emit.add(dst, 32),
       ...[Op.br, 0, Op.end, Op.end],
       ...[Op.block, VOID, Op.loop, VOID],
       ...[...get(src), ...get(end), Op.i32GeU, Op.brIf, 1],
       ...[...get(src), ...emit.load8(), ...set(byte)],
       ...storeDigit([...get(byte), ...i32(4), Op.i32ShrU], 0),
       ...storeDigit([...get(byte), ...i32(15), Op.i32And], 1),
-      ...[...get(src), ...i32(1), Op.i32Add, ...set(src)],
-      ...[...get(dst), ...i32(2), Op.i32Add, ...set(dst)],
+      ...emit.add(src, 1),
+      ...emit.add(dst, 2),
       ...[Op.br, 0, Op.end, Op.end],
       ...get(sum),
       ...addLanes(acc),
@@ -164,12 +179,6 @@ function escapeFunction(): FunctionSpec {
     Op.i32Eq,
     ...(index === 0 ? [] : [Op.i32Or]),
   ]);
-  const advance = (local: number, by: number[]): number[] => [
-    ...get(local),
-    ...by,
-    Op.i32Add,
-    ...set(local),
-  ];
   /** Stores the block from lane `clean` on at dst (the lanes past 15 read as zero). */
   const storeFromClean = [
     ...get(dst),
@@ -187,7 +196,7 @@ function escapeFunction(): FunctionSpec {
   const storeEscape = [
     ...[...get(dst), ...i32(ESCAPE), ...emit.store8(0)],
     ...[...get(dst), ...get(byte), ...i32(0x20), Op.i32Xor, ...emit.store8(1)],
-    ...advance(sum, [
+    ...emit.add(sum, [
       ...i32(ESCAPE),
       ...get(byte),
       ...i32(0x20),
@@ -196,7 +205,7 @@ function escapeFunction(): FunctionSpec {
       ...get(byte),
       Op.i32Sub,
     ]),
-    ...advance(dst, i32(2)),
+    ...emit.add(dst, 2),
   ];
   return {
     name: 'escape',
@@ -216,22 +225,22 @@ function escapeFunction(): FunctionSpec {
       ...[...get(acc), ...get(v), ...simd(Simd.i8x16Add), ...set(acc)],
       ...[...get(mask), Op.i32Eqz, Op.if, VOID],
       ...[...get(dst), ...get(v), ...emit.v128Store(0)],
-      ...advance(dst, i32(16)),
+      ...emit.add(dst, 16),
       Op.else,
       ...[...i32(0), ...set(clean)],
       ...[Op.loop, VOID],
       ...[...get(mask), Op.i32Ctz, ...set(at)],
       ...storeFromClean,
-      ...advance(dst, [...get(at), ...get(clean), Op.i32Sub]),
+      ...emit.add(dst, [...get(at), ...get(clean), Op.i32Sub]),
       ...[...get(src), ...get(at), Op.i32Add, ...emit.load8(), ...set(byte)],
       ...storeEscape,
       ...[...get(at), ...i32(1), Op.i32Add, ...set(clean)],
       ...[...get(mask), ...get(mask), ...i32(1), Op.i32Sub, Op.i32And, ...set(mask)],
       ...[...get(mask), Op.brIf, 0, Op.end],
       ...storeFromClean,
-      ...advance(dst, [...i32(16), ...get(clean), Op.i32Sub]),
+      ...emit.add(dst, [...i32(16), ...get(clean), Op.i32Sub]),
       Op.end,
-      ...advance(src, i32(16)),
+      ...emit.add(src, 16),
       // Depths: 0 this if, 1 the main loop.
       ...[Op.br, 1, Op.end],
       // A byte at a time to the end; depths: 0 the byte loop, 1 the main
@@ -242,15 +251,15 @@ function escapeFunction(): FunctionSpec {
       ...isEscapedByte,
       ...[Op.if, VOID],
       ...[...get(dst), ...i32(2), Op.i32Add, ...get(limit), Op.i32GtU, Op.brIf, 3],
-      ...advance(sum, get(byte)),
+      ...emit.add(sum, get(byte)),
       ...storeEscape,
       Op.else,
       ...[...get(dst), ...i32(1), Op.i32Add, ...get(limit), Op.i32GtU, Op.brIf, 3],
       ...[...get(dst), ...get(byte), ...emit.store8(0)],
-      ...advance(sum, get(byte)),
-      ...advance(dst, i32(1)),
+      ...emit.add(sum, get(byte)),
+      ...emit.add(dst, 1),
       Op.end,
-      ...advance(src, i32(1)),
+      ...emit.add(src, 1),
       ...[Op.br, 0, Op.end],
       ...[Op.end, Op.end],
       ...[
@@ -286,12 +295,12 @@ function sumFunction(): FunctionSpec {
       ...[Op.block, VOID, Op.loop, VOID],
       ...[...get(src), ...get(end16), Op.i32GeU, Op.brIf, 1],
       ...[...get(acc), ...get(src), ...emit.v128Load(), ...simd(Simd.i8x16Add), ...set(acc)],
-      ...[...get(src), ...i32(16), Op.i32Add, ...set(src)],
+      ...emit.add(src, 16),
       ...[Op.br, 0, Op.end, Op.end],
       ...[Op.block, VOID, Op.loop, VOID],
       ...[...get(src), ...get(end), Op.i32GeU, Op.brIf, 1],
       ...[...get(sum), ...get(src), ...emit.load8(), Op.i32Add, ...set(sum)],
-      ...[...get(src), ...i32(1), Op.i32Add, ...set(src)],
+      ...emit.add(src, 1),
       ...[Op.br, 0, Op.end, Op.end],
       ...[...get(sum), ...addLanes(acc), ...i32(255), Op.i32And],
     ],
@@ -309,12 +318,6 @@ function unescapeFunction(): FunctionSpec {
   const [src, n, dst, end, start, byte, blockEnd] = [0, 1, 2, 3, 4, 5, 6] as const;
   const v = 7;
   const { get, set, i32, simd } = emit;
-  const advance = (local: number, by: number): number[] => [
-    ...get(local),
-    ...i32(by),
-    Op.i32Add,
-    ...set(local),
-  ];
   return {
     name: 'unescape',
     params: [I32, I32, I32],
@@ -330,8 +333,8 @@ function unescapeFunction(): FunctionSpec {
       ...[...get(v), ...emit.splat(ESCAPE), ...simd(Simd.i8x16Eq), ...simd(Simd.i8x16Bitmask)],
       ...[Op.i32Eqz, Op.if, VOID],
       ...[...get(dst), ...get(v), ...emit.v128Store(0)],
-      ...advance(src, 16),
-      ...advance(dst, 16),
+      ...emit.add(src, 16),
+      ...emit.add(dst, 16),
       // Depths: 0 this if, 1 the outer if, 2 the main loop.
       ...[Op.br, 2, Op.end],
       ...[...get(src), ...i32(16), Op.i32Add, ...set(blockEnd)],
@@ -341,16 +344,16 @@ function unescapeFunction(): FunctionSpec {
       ...[Op.block, VOID, Op.loop, VOID],
       ...[...get(src), ...get(blockEnd), Op.i32GeU, Op.brIf, 1],
       ...[...get(src), ...emit.load8(), ...set(byte)],
-      ...advance(src, 1),
+      ...emit.add(src, 1),
       ...[...get(byte), ...i32(ESCAPE), Op.i32Eq, Op.if, VOID],
       // Depths in here: 0 this if, 1 the byte loop, 2 its block, 3 the main loop, 4 done.
       ...[...get(src), ...get(end), Op.i32GeU, Op.if, VOID],
       ...[...i32(-1), ...set(start), ...get(dst), ...set(end), Op.br, 5, Op.end],
       ...[...get(src), ...emit.load8(), ...i32(0x20), Op.i32Xor, ...set(byte)],
-      ...advance(src, 1),
+      ...emit.add(src, 1),
       Op.end,
       ...[...get(dst), ...get(byte), ...emit.store8(0)],
-      ...advance(dst, 1),
+      ...emit.add(dst, 1),
       ...[Op.br, 0, Op.end, Op.end],
       ...[...get(src), ...get(end), Op.i32LtU, Op.brIf, 0],
       ...[Op.end, Op.end],
@@ -368,21 +371,6 @@ interface CodecExports {
   unescape(src: number, n: number, dst: number): number;
 }
 
-/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
-interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => CompiledModule;
-  Instance: new (module: CompiledModule, imports: object) => { exports: object };
-  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
-}
-type CompiledModule = { readonly kind?: 'wasm module' };
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-
-const wasm = (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-
-const PAGE = 65536;
 const MINIMUM_PAGES = 1;
 
 /** The compiled module, once a process; null where WebAssembly SIMD is not available. */
@@ -391,8 +379,8 @@ let compiled: CompiledModule | null | undefined;
 function codecModule(): CompiledModule | null {
   if (compiled === undefined) {
     try {
-      if (wasm === undefined) throw new Error('no WebAssembly');
-      compiled = new wasm.Module(
+      if (webAssembly === undefined) throw new Error('no WebAssembly');
+      compiled = new webAssembly.Module(
         assembleModule(MINIMUM_PAGES, [
           hexFunction(),
           escapeFunction(),
@@ -423,10 +411,9 @@ export class BulkMemory {
 
   private constructor(module: CompiledModule, readBytes: number, frameBytes: number) {
     const frameStart = BUFFERS_START + align64(readBytes);
-    const pages = Math.ceil((frameStart + frameBytes) / PAGE);
-    const memory = new wasm!.Memory({ initial: pages, maximum: pages });
-    const instance = new wasm!.Instance(module, { env: { memory } });
-    this.codec = instance.exports as unknown as CodecExports;
+    const pages = Math.ceil((frameStart + frameBytes) / WASM_PAGE);
+    const memory = new webAssembly!.Memory({ initial: pages, maximum: pages });
+    this.codec = instantiate<CodecExports>(webAssembly!, module, memory);
     const buffer = memory.buffer;
     this.bytes = new Uint8Array(buffer);
     this.readBuffer = Buffer.from(buffer, BUFFERS_START, readBytes);
@@ -512,10 +499,9 @@ export class ReceiveMemory {
   private view: Buffer;
 
   private constructor(module: CompiledModule, bytes: number, maxBytes: number) {
-    const pages = (size: number) => Math.ceil((BUFFERS_START + size) / PAGE);
-    this.memory = new wasm!.Memory({ initial: pages(bytes), maximum: pages(maxBytes) });
-    this.codec = new wasm!.Instance(module, { env: { memory: this.memory } })
-      .exports as unknown as CodecExports;
+    const pages = (size: number) => Math.ceil((BUFFERS_START + size) / WASM_PAGE);
+    this.memory = new webAssembly!.Memory({ initial: pages(bytes), maximum: pages(maxBytes) });
+    this.codec = instantiate<CodecExports>(webAssembly!, module, this.memory);
     this.view = this.currentView();
   }
 
@@ -535,7 +521,7 @@ export class ReceiveMemory {
   /** Makes the buffer at least `bytes` long (up to the limit given at creation); returns it. */
   grow(bytes: number): Buffer {
     if (bytes > this.view.length) {
-      this.memory.grow(Math.ceil((bytes - this.view.length) / PAGE));
+      growToHold(this.memory, BUFFERS_START + bytes);
       this.view = this.currentView();
     }
     return this.view;
@@ -571,25 +557,21 @@ export function unescapeWithSimd(data: Uint8Array): Buffer | undefined | null {
       module === null
         ? undefined
         : orUndefined(() => {
-            const memory = new wasm!.Memory({ initial: 1, maximum: 65536 });
-            const instance = new wasm!.Instance(module, { env: { memory } });
-            return { memory, codec: instance.exports as unknown as CodecExports };
+            const memory = new webAssembly!.Memory({ initial: 1, maximum: 65536 });
+            return { memory, codec: instantiate<CodecExports>(webAssembly!, module, memory) };
           });
     scratch = made ?? null;
   }
   if (scratch === null) return null;
-  const needed = BUFFERS_START + align64(data.length) + data.length;
-  const have = scratch.memory.buffer.byteLength;
-  const memory = scratch.memory;
-  if (
-    needed > have &&
-    orUndefined(() => memory.grow(Math.ceil((needed - have) / PAGE))) === undefined
-  ) {
-    return null;
-  }
-  const bytes = new Uint8Array(scratch.memory.buffer);
+  const { memory, codec } = scratch;
   const outAt = BUFFERS_START + align64(data.length);
+  try {
+    growToHold(memory, outAt + data.length);
+  } catch {
+    return null; // no more memory to be had: the caller unescapes in JavaScript
+  }
+  const bytes = new Uint8Array(memory.buffer);
   bytes.set(data, BUFFERS_START);
-  const length = scratch.codec.unescape(BUFFERS_START, data.length, outAt);
+  const length = codec.unescape(BUFFERS_START, data.length, outAt);
   return length < 0 ? undefined : Buffer.from(bytes.subarray(outAt, outAt + length));
 }

@@ -1,8 +1,10 @@
 /**
  * Just enough of the WebAssembly binary format to write the bulk codec's
- * few functions (bulk_codec.ts) from TypeScript, with no toolchain: a
- * module that imports one memory and exports functions over i32 and v128
- * values. Opcodes are from the core and SIMD binary encodings.
+ * few functions (bulk_codec.ts; the benchmark client's decoder too) from
+ * TypeScript, with no toolchain: a module that imports one memory and
+ * exports functions over i32 and v128 values, and the part of the
+ * WebAssembly API that instantiates it. Opcodes are from the core and SIMD
+ * binary encodings.
  */
 
 export const I32 = 0x7f;
@@ -53,11 +55,18 @@ export const Simd = {
   i8x16Splat: 0x0f,
   i8x16ExtractLaneU: 0x16,
   i8x16Eq: 0x23,
+  i8x16LtU: 0x26,
   and: 0x4e,
   or: 0x50,
+  bitselect: 0x52,
+  i8x16AllTrue: 0x63,
   i8x16Bitmask: 0x64,
+  i8x16NarrowI16x8U: 0x66,
   i8x16ShrU: 0x6d,
   i8x16Add: 0x6e,
+  i8x16Sub: 0x71,
+  i16x8Shl: 0x8b,
+  i16x8ShrU: 0x8d,
 } as const;
 
 /** Unsigned LEB128. */
@@ -99,6 +108,13 @@ export const emit = {
   /** A 16-byte vector with every lane `byte`. */
   splat: (byte: number): number[] => emit.v128Const(new Array<number>(16).fill(byte)),
   load8: (offset = 0): number[] => [Op.i32Load8U, 0, ...u32(offset)],
+  /** local += amount: a constant, or instructions that push the i32 to add. */
+  add: (local: number, amount: number | number[]): number[] => [
+    ...emit.get(local),
+    ...(typeof amount === 'number' ? emit.i32(amount) : amount),
+    Op.i32Add,
+    ...emit.set(local),
+  ],
   store8: (offset = 0): number[] => [Op.i32Store8, 0, ...u32(offset)],
 };
 
@@ -147,4 +163,36 @@ export function assembleModule(pages: number, functions: FunctionSpec[]): Uint8A
     ...section(7, vector(exported)),
     ...section(10, vector(bodies)),
   ]);
+}
+
+/** The part of the WebAssembly API used here (the project's TypeScript libs do not declare it). */
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+export type CompiledModule = { readonly kind?: 'wasm module' };
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => CompiledModule;
+  Instance: new (module: CompiledModule, imports: object) => { exports: object };
+  Memory: new (descriptor: { initial: number; maximum?: number }) => WasmMemory;
+}
+
+/** The host's WebAssembly, undefined where it has none. */
+export const webAssembly = (globalThis as unknown as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+
+export const WASM_PAGE = 65536;
+
+/** An instance of `module` over `memory`; its exports, as the caller types them. */
+export function instantiate<Exports>(
+  api: WebAssemblyApi,
+  module: CompiledModule,
+  memory: WasmMemory,
+): Exports {
+  return new api.Instance(module, { env: { memory } }).exports as unknown as Exports;
+}
+
+/** Grows `memory` (whole pages) until it holds at least `bytes`; a grown memory detaches its old buffer. */
+export function growToHold(memory: WasmMemory, bytes: number): void {
+  const have = memory.buffer.byteLength;
+  if (bytes > have) memory.grow(Math.ceil((bytes - have) / WASM_PAGE));
 }

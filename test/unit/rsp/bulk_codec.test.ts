@@ -4,15 +4,16 @@ import { checksum } from '../../../lib/rsp/checksum';
 import { withoutWebAssembly } from '../../support/without_webassembly';
 import { binaryPayload, escapeBinary } from '../../../lib/rsp/binary';
 import { hexPayload } from '../../../lib/rsp/hex';
-import { assembleModule, s32, u32 } from '../../../lib/rsp/wasm_module';
-
-/** The WebAssembly API as these tests use it (the project's TypeScript libs do not declare it). */
-interface WebAssemblyApi {
-  Memory: new (descriptor: { initial: number }) => object;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
-}
-const host = globalThis as unknown as { WebAssembly: WebAssemblyApi | undefined };
+import {
+  assembleModule,
+  emit,
+  growToHold,
+  instantiate,
+  s32,
+  u32,
+  WASM_PAGE,
+  webAssembly,
+} from '../../../lib/rsp/wasm_module';
 
 const READ_BYTES = 0x10000;
 const FRAME_BYTES = 0x20100;
@@ -137,7 +138,7 @@ describe('BulkMemory (WebAssembly SIMD codec)', () => {
   });
 
   it('falls back where no WebAssembly memory can be had', () => {
-    const api = host.WebAssembly as unknown as { Memory: unknown };
+    const api = webAssembly as unknown as { Memory: unknown };
     const saved = api.Memory;
     api.Memory = function exhausted() {
       throw new RangeError('WebAssembly.Memory(): could not allocate memory');
@@ -235,12 +236,26 @@ describe('wasm_module', () => {
         params: [0x7f, 0x7f],
         results: [0x7f],
         locals: [],
-        body: [0x20, 0, 0x20, 1, 0x6a],
+        // a += b + 300, then a.
+        body: [...emit.add(0, [0x20, 1]), ...emit.add(0, 300), 0x20, 0],
       },
     ]);
-    const wasm = host.WebAssembly!;
+    const wasm = webAssembly!;
     const memory = new wasm.Memory({ initial: 1 });
-    const instance = new wasm.Instance(new wasm.Module(bytes), { env: { memory } });
-    expect((instance.exports as { add(a: number, b: number): number }).add(2, 40)).toBe(42);
+    const { add } = instantiate<{ add(a: number, b: number): number }>(
+      wasm,
+      new wasm.Module(bytes),
+      memory,
+    );
+    expect(add(2, 40)).toBe(342);
+  });
+
+  it('grows a memory by whole pages to hold what is asked, and not when it already does', () => {
+    const memory = new webAssembly!.Memory({ initial: 1, maximum: 4 });
+    growToHold(memory, WASM_PAGE);
+    expect(memory.buffer.byteLength).toBe(WASM_PAGE);
+    growToHold(memory, WASM_PAGE + 1);
+    expect(memory.buffer.byteLength).toBe(2 * WASM_PAGE);
+    expect(() => growToHold(memory, 5 * WASM_PAGE)).toThrow(RangeError);
   });
 });
