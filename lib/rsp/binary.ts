@@ -116,9 +116,6 @@ function escapeBytes(
   return o;
 }
 
-/** escapeInto as an object, the fallback to a BulkMemory's WebAssembly escaper. */
-const JS_ESCAPER = { escapeInto };
-
 /**
  * Binary data after `prefix`, escaped straight into the reply's frame (bulk
  * x replies), at most `room` bytes in all: the leading bytes that fit, which
@@ -128,14 +125,10 @@ export function binaryPayload(data: Uint8Array, prefix: string, room: number): E
   const maxLength = Math.min(room, prefix.length + 2 * data.length);
   return {
     maxLength,
+    // Data and frame in one BulkMemory: its WebAssembly escaper.
     encodeInto: (out, offset) =>
-      (BulkMemory.holding(data, out) ?? JS_ESCAPER).escapeInto(
-        data,
-        prefix,
-        maxLength,
-        out,
-        offset,
-      ),
+      BulkMemory.holding(data, out)?.escapeInto(data, prefix, maxLength, out, offset) ??
+      escapeInto(data, prefix, maxLength, out, offset),
   };
 }
 

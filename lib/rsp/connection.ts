@@ -78,13 +78,9 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.runLength = options.runLength ?? true;
     this.trace = options.trace;
     this.maxRetransmits = options.maxRetransmits ?? 5;
-    const frameCapacity = maxPacket + FRAME_STORE_SPARE;
     this.frames =
       options.reuseFrames === true
-        ? new FrameStore(
-            frameCapacity,
-            () => this.bulkMemory()?.frameBuffer ?? Buffer.allocUnsafeSlow(frameCapacity),
-          )
+        ? new FrameStore(maxPacket + FRAME_STORE_SPARE, () => this.bulkMemory()?.frameBuffer)
         : undefined;
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('close', () => this.onClose());
@@ -107,9 +103,10 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     return this.bulkMemory()?.readBuffer;
   }
 
+  /** Only for a connection that keeps frames: the frame buffer is the store's. */
   private bulkMemory(): BulkMemory | undefined {
-    if (this.bulk === undefined) {
-      this.bulk = BulkMemory.create(this.maxPacket, this.maxPacket + FRAME_STORE_SPARE) ?? null;
+    if (this.bulk === undefined && this.frames !== undefined) {
+      this.bulk = BulkMemory.create(this.maxPacket, this.frames.capacity) ?? null;
     }
     return this.bulk ?? undefined;
   }

@@ -15,19 +15,20 @@ export class FrameStore {
   private writesPending = 0;
 
   /**
-   * Frames up to `capacity` bytes use the kept buffer, made by `keep` on
-   * first use (default: an ArrayBuffer of its own); longer ones get their own.
+   * Frames up to `capacity` bytes use the kept buffer, the one `keep` gives
+   * on first use (at least `capacity` bytes), or else an ArrayBuffer of its
+   * own; longer frames get their own.
    */
   constructor(
     readonly capacity: number,
-    private readonly keep: () => Buffer = () => Buffer.allocUnsafeSlow(capacity),
+    private readonly keep: () => Buffer | undefined = () => undefined,
   ) {}
 
   /** A buffer of at least `size` bytes: the kept one when it is free, else a new one. */
   readonly allocate = (size: number): Buffer => {
     if (size > this.capacity || this.writesPending > 0) return Buffer.allocUnsafe(size);
     // Never a slice of Node's shared pool: writing frames there would overwrite other buffers.
-    this.kept ??= this.keep();
+    this.kept ??= this.keep() ?? Buffer.allocUnsafeSlow(this.capacity);
     return this.kept.subarray(0, size);
   };
 
