@@ -87,3 +87,31 @@ it('D removes every breakpoint and resumes the guest', async () => {
   await sleep(50);
   expect(counter()).toBeGreaterThan(before);
 });
+
+it('k removes every breakpoint before the stub reports the kill', async () => {
+  const client = await connect();
+  await client.request('?');
+  const addresses = ['add_numbers', 'copy_bytes'].map((name) => symbol('up', name));
+  for (const a of addresses) expect(await client.request(`Z0,${a.toString(16)},1`)).toBe('OK');
+  for (const a of addresses) expect(fixture.guest().vmm.readPhysical(Number(a), 1)[0]).toBe(0xcc);
+  const killed = new Promise<void>((resolve) => fixture.stub().once('kill', () => resolve()));
+  client.send('k');
+  await killed;
+  for (const a of addresses)
+    expect(fixture.guest().vmm.readPhysical(Number(a), 4)).toEqual(elfBytes(a, 4));
+});
+
+it('a connection reset (a socket error on the stub side): original bytes back, the guest runs', async () => {
+  const client = await connect();
+  await client.request('?');
+  const at = symbol('up', 'add_numbers');
+  expect(await client.request(`Z0,${at.toString(16)},1`)).toBe('OK');
+  const detached = new Promise<void>((resolve) => fixture.stub().once('detach', () => resolve()));
+  client.socket.resetAndDestroy(); // RST: ECONNRESET on the stub's socket
+  await detached;
+  expect(fixture.guest().vmm.readPhysical(Number(at), 4)).toEqual(elfBytes(at, 4));
+  const before = counter();
+  await sleep(50);
+  expect(counter()).toBeGreaterThan(before);
+  expect(fixture.guest().vmm.vcpuState(0)).toBe('running');
+});

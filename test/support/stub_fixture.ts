@@ -10,6 +10,7 @@ import { RspClient } from './rsp_client';
  */
 export interface StubFixture {
   guest(): BootedGuest;
+  stub(): GdbStub;
   connect(): Promise<RspClient>;
   /** The kernel's `counter`, read from guest memory. */
   counter(): bigint;
@@ -36,6 +37,7 @@ export function useUpKernelStub(): StubFixture {
 
   return {
     guest: () => guest,
+    stub: () => stub,
     async connect() {
       const client = await RspClient.connect({ host: '127.0.0.1', port });
       clients.push(client);
