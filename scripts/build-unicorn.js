@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // For binding.gyp: builds the vendored Unicorn as static libraries with
-// CMake (once; later runs reuse the build) and prints what the emu addon
+// CMake (later runs reuse the build) and prints what the emu addon
 // links, one path per line. `--include` prints the include directory.
 'use strict';
 const fs = require('node:fs');
@@ -37,16 +37,14 @@ if (process.argv.includes('--private-includes')) {
 const libs = ['libunicorn.a', 'libx86_64-softmmu.a', 'libunicorn-common.a'].map((l) =>
   path.join(out, l),
 );
-if (!libs.every((l) => fs.existsSync(l))) {
-  fs.mkdirSync(src, { recursive: true });
-  if (!fs.existsSync(path.join(src, 'CMakeLists.txt'))) {
-    execFileSync('tar', [
-      'xzf',
-      path.join(ROOT, 'third_party', 'unicorn-2.1.4-src.tar.gz'),
-      '-C',
-      src,
-    ]);
-  }
+// The source is laid out (and patched) on every run: the stamp check is cheap
+// and a changed patch must reach the libraries.
+execFileSync(
+  'cmake',
+  [`-DUNICORN_SRC=${src}`, '-P', path.join(ROOT, 'scripts', 'prepare-unicorn.cmake')],
+  quiet,
+);
+if (!fs.existsSync(path.join(out, 'CMakeCache.txt'))) {
   execFileSync(
     'cmake',
     [
@@ -64,6 +62,7 @@ if (!libs.every((l) => fs.existsSync(l))) {
     ],
     quiet,
   );
-  execFileSync('cmake', ['--build', out, '--target', 'unicorn', '-j', '2'], quiet);
 }
+// Incremental: a no-op when the libraries are up to date.
+execFileSync('cmake', ['--build', out, '--target', 'unicorn', '-j', '2'], quiet);
 console.log(libs.join('\n'));

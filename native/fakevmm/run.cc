@@ -567,7 +567,9 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
   v->step_after_io = false;
 
   vm_exit ex{};
+  bool exit_from_engine = false;
   for (;;) {
+    exit_from_engine = false;
     uint64_t rip = read_reg(uc, UC_X86_REG_RIP);
     if (ctx->suspend_how != VM_SUSPEND_NONE) {
       ex.exitcode = VM_EXITCODE_SUSPENDED;
@@ -672,6 +674,13 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
       ex.rip = read_reg(uc, UC_X86_REG_RIP);
       break;
     }
+    // An interrupt the guest cannot take yet (IF clear, an STI or MOV SS
+    // shadow, or the handler of the one just delivered) ends the run at the
+    // boundary where it can, as VMX's interrupt-window exiting does; without
+    // it the interrupt would wait for the next kick, and a stream of timer
+    // interrupts on one controller would starve the other.
+    bool window_from_pic = false;
+    fvi_set_interrupt_window(uc, !mask && pending_interrupt(v, &window_from_pic) >= 0);
     if (v->kick) {
       release_run(v);
       continue;
@@ -681,6 +690,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     lk.unlock();
     uc_err err = uc_emu_start(uc, read_reg(uc, UC_X86_REG_RIP), 0, 0, 0);
     lk.lock();
+    exit_from_engine = true;
     v->in_emu = false;
     v->emu_entries++;
     release_run(v);
@@ -738,6 +748,14 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
       continue;
     }
     // Preempted (time slice, pending interrupt, code flush, pause): go round.
+  }
+  if (exit_from_engine && !v->queued_exits.empty()) {
+    // An exit queued while the engine ran (the SPINUP_AP of an INIT/SIPI
+    // this vCPU sent) happened before the one that ended the run, which
+    // comes at the end of the translated block at the earliest.
+    v->queued_exits.push_back(ex);
+    ex = v->queued_exits.front();
+    v->queued_exits.pop_front();
   }
   if (ex.inst_length > 0) {
     v->nextrip_pending = true;

@@ -233,6 +233,15 @@ void fvi_abort_instruction(uc_engine* uc) {
   cpu_loop_exit(cs);
 }
 
+void fvi_set_interrupt_window(uc_engine* uc, int on) {
+  CPUState* cs = cpu_of(uc);
+  if (on) {
+    cs->interrupt_request |= CPU_INTERRUPT_HARD;
+  } else {
+    cs->interrupt_request &= ~CPU_INTERRUPT_HARD;
+  }
+}
+
 int fvi_take_halted(uc_engine* uc) {
   CPUState* cs = cpu_of(uc);
   int h = cs->halted != 0;

@@ -81,6 +81,13 @@ uint32_t fvi_current_error_code(uc_engine* uc);
 // called uc_emu_stop. Does not return.
 void fvi_abort_instruction(uc_engine* uc);
 
+// Ask (on) or stop asking (off) for an interrupt window: with it on, the
+// next uc_emu_start returns at the first instruction boundary where the
+// guest can take an external interrupt (RFLAGS.IF set, no STI/MOV SS
+// shadow), so that the caller delivers it there (our Unicorn patch
+// unicorn-2.1.4-interrupt-window-exit.patch). Cleared when it fires.
+void fvi_set_interrupt_window(uc_engine* uc, int on);
+
 // After uc_emu_start returned: did the guest execute HLT (cleared by this
 // call)? Did a triple fault stop the CPU (cleared too)?
 int fvi_take_halted(uc_engine* uc);

@@ -1,0 +1,36 @@
+# Lays out the vendored Unicorn source in UNICORN_SRC: the tarball from
+# third_party/, then each third_party/unicorn-2.1.4-*.patch in name order.
+# Shared by CMakeLists.txt (include()) and scripts/build-unicorn.js
+# (cmake -DUNICORN_SRC=... -P). A stamp of the tarball's and the patches'
+# hashes makes a changed patch lay the source out again.
+cmake_minimum_required(VERSION 3.15)
+get_filename_component(VMM_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." ABSOLUTE)
+if(NOT UNICORN_SRC)
+  message(FATAL_ERROR "prepare-unicorn.cmake: UNICORN_SRC is not set")
+endif()
+set(tarball "${VMM_ROOT}/third_party/unicorn-2.1.4-src.tar.gz")
+file(GLOB patches "${VMM_ROOT}/third_party/unicorn-2.1.4-*.patch")
+list(SORT patches)
+file(SHA256 "${tarball}" stamp)
+foreach(p ${patches})
+  file(SHA256 "${p}" h)
+  string(APPEND stamp " ${h}")
+endforeach()
+set(stamp_file "${UNICORN_SRC}/.vmm-gdbstub-prepared")
+set(old_stamp "")
+if(EXISTS "${stamp_file}")
+  file(READ "${stamp_file}" old_stamp)
+endif()
+if(NOT old_stamp STREQUAL stamp)
+  file(REMOVE_RECURSE "${UNICORN_SRC}")
+  file(MAKE_DIRECTORY "${UNICORN_SRC}")
+  file(ARCHIVE_EXTRACT INPUT "${tarball}" DESTINATION "${UNICORN_SRC}")
+  foreach(p ${patches})
+    execute_process(COMMAND patch -p1 --batch --forward --silent -i "${p}"
+                    WORKING_DIRECTORY "${UNICORN_SRC}" RESULT_VARIABLE rc)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "prepare-unicorn.cmake: ${p} does not apply")
+    endif()
+  endforeach()
+  file(WRITE "${stamp_file}" "${stamp}")
+endif()
