@@ -1,0 +1,74 @@
+import { describeEachBackend } from '../support/backends';
+import { bootKernel, type BootedGuest } from '../support/emu_guest';
+
+// irqstress.elf counts what locked and unlocked read-modify-write and string
+// instructions did under a fast local APIC timer (and the PIT on vCPU 0),
+// and checks every total against the count it kept in a register. An
+// instruction that an interrupt, a time slice or a debugger's pause makes
+// run twice, or lose its effect, prints MISMATCH instead of exact.
+
+const RESULT = /irqstress (\d+) cpus (\d+) passes (\d+) apic (\d+) pit (exact|MISMATCH)\n/;
+
+let guest: BootedGuest | undefined;
+afterEach(() => {
+  guest?.destroy();
+  guest = undefined;
+});
+
+interface Result {
+  cpus: number;
+  passes: number;
+  apic: number;
+  pit: number;
+  verdict: string;
+}
+
+function parse(output: string): Result {
+  const m = RESULT.exec(output)!;
+  return { cpus: +m[1]!, passes: +m[2]!, apic: +m[3]!, pit: +m[4]!, verdict: m[5]! };
+}
+
+describeEachBackend('interrupts', 'guest instructions under interrupts', (backend) => {
+  jest.setTimeout(backend.timeoutMs);
+  // PVM emulates guest kernel code at about a million instructions a second.
+  const passes = backend.name === 'kvm' ? 20000 : 200000;
+
+  function boot(cpus: number): BootedGuest {
+    guest = bootKernel('irqstress', {
+      backend: backend.name,
+      cpus,
+      cmdline: `cpus=${cpus} passes=${passes}`,
+    });
+    return guest;
+  }
+
+  it.each([1, 2])('%d vCPU(s): every counter is exact, with interrupts taken', async (cpus) => {
+    const g = boot(cpus);
+    const result = parse(await g.waitForConsole(RESULT, backend.timeoutMs - 10000));
+    expect(g.console()).not.toMatch(/exception|failed checks|counters wrong/);
+    expect(result).toMatchObject({ cpus, passes: passes * cpus, verdict: 'exact' });
+    // The kernel runs until each vCPU has taken 300 local APIC timer interrupts.
+    expect(result.apic).toBeGreaterThanOrEqual(300 * cpus);
+    // The PIT's interrupts reach vCPU 0 between the APIC timer's.
+    expect(result.pit).toBeGreaterThan(0);
+  });
+
+  it('every counter is exact while a debugger pauses and resumes the vCPUs again and again', async () => {
+    const g = boot(2);
+    let pauses = 0;
+    while (!RESULT.test(g.console())) {
+      for (let v = 0; v < 2; v++) {
+        if (g.vmm.vcpuState(v) !== 'running') continue;
+        const stopped = g.nextStop(backend.timeoutMs);
+        if (!g.vmm.pause(v)) continue;
+        await stopped;
+        g.vmm.resume(v);
+        pauses++;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(parse(g.console()).verdict).toBe('exact');
+    expect(g.console()).not.toMatch(/exception|failed checks|counters wrong/);
+    expect(pauses).toBeGreaterThan(50);
+  });
+});
