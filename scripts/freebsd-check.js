@@ -432,7 +432,7 @@ function checkLayout(variant, root, shim, shimValues, shimLayout, work) {
       expected = BigInt(differs.constants[expression]);
     }
     asserts.push(
-      `static_assert(static_cast<long long>(${expression}) == ${expected}LL, "${expression}");`,
+      `static_assert(static_cast<long long>(${expression}) == ${expected}LL, "${expression}: FreeBSD ${variant.version}, then the shim");`,
     );
   }
   for (const name of Object.keys(differs.constants)) {
