@@ -391,7 +391,12 @@ function probeShim(work, expressions) {
     fail('layout: the shim probe does not compile cleanly with g++');
     return null;
   }
-  const printed = run(binary, []).stdout.trim().split('\n');
+  const probed = run(binary, []);
+  const printed = probed.stdout.trim().split('\n');
+  if (probed.status !== 0 || printed.length !== expressions.length) {
+    fail(`layout: the shim probe printed ${printed.length} of ${expressions.length} values`);
+    return null;
+  }
   return new Map(expressions.map((e, i) => [e, BigInt(printed[i])]));
 }
 
