@@ -24,7 +24,8 @@ std::string lowerCallerToIdle() {
   if (sched_setscheduler(0, SCHED_IDLE, &param) != 0) return std::strerror(errno);
   return "";
 #elif defined(__FreeBSD__)
-  rtprio prio{RTP_PRIO_IDLE, RTP_PRIO_MAX};
+  // The tag is needed: <sys/rtprio.h> also declares a function rtprio().
+  struct rtprio prio = {RTP_PRIO_IDLE, RTP_PRIO_MAX};
   if (rtprio_thread(RTP_SET, 0, &prio) != 0) return std::strerror(errno);
   return "";
 #else

@@ -1,8 +1,12 @@
 /*
  * Fake vmm (Linux): the user-visible part of FreeBSD's <machine/vmm.h> (amd64).
  *
- * Names, enum values and structure layouts follow FreeBSD 14/15 so that code
- * written for libvmmapi compiles unchanged. Nothing kernel-only is declared.
+ * Names, enum values and structure layouts follow FreeBSD 15 so that code
+ * written for libvmmapi compiles unchanged. FreeBSD 14.2 differs in two
+ * places, marked below: VM_SUSPEND_DESTROY (so VM_SUSPEND_LAST) and struct
+ * vm_inout_str's cs_d and cs_base. scripts/freebsd-check.js compares every
+ * value and layout here with both releases' headers. Nothing kernel-only is
+ * declared.
  */
 #ifndef FAKEVMM_MACHINE_VMM_H
 #define FAKEVMM_MACHINE_VMM_H
@@ -13,8 +17,8 @@
 
 #ifndef FAKEVMM_VM_TYPES_DEFINED
 #define FAKEVMM_VM_TYPES_DEFINED
-typedef uint64_t vm_paddr_t;  /* guest-physical address */
-typedef int64_t vm_ooffset_t; /* offset into a memory segment */
+typedef uint64_t vm_paddr_t;   /* guest-physical address */
+typedef uint64_t vm_ooffset_t; /* offset into a memory segment */
 #endif
 
 struct vcpu;
@@ -27,7 +31,7 @@ enum vm_suspend_how {
   VM_SUSPEND_POWEROFF,
   VM_SUSPEND_HALT,
   VM_SUSPEND_TRIPLEFAULT,
-  VM_SUSPEND_DESTROY,
+  VM_SUSPEND_DESTROY, /* FreeBSD 15; 14.2 has none, and its VM_SUSPEND_LAST is 5 */
   VM_SUSPEND_LAST
 };
 
@@ -238,7 +242,7 @@ struct vm_inout_str {
   int addrsize;
   enum vm_reg_name seg_name;
   struct seg_desc seg_desc;
-  int cs_d;
+  int cs_d; /* cs_d and cs_base: FreeBSD 15 (88 bytes in 14.2, 104 here) */
   uint64_t cs_base;
 };
 
