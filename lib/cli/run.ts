@@ -111,7 +111,8 @@ export async function run(options: RunOptions): Promise<number> {
   vmm.on('console', (data) => console.write(data));
   vmm.on('log', (line) => say(line));
   loadGuest(vmm, plan);
-  vmm.start();
+  // With a gdb server, vCPU 0 waits for it to listen (or, with --wait, for a debugger).
+  vmm.start(options.gdb === undefined ? 'running' : 'held');
   const dbg = new Debugger(vmm);
 
   return new Promise<number>((resolve) => {
@@ -137,10 +138,7 @@ export async function run(options: RunOptions): Promise<number> {
     process.once('SIGINT', () => finish(130));
     process.once('SIGTERM', () => finish(143));
 
-    if (options.gdb === undefined) {
-      dbg.detach();
-      return;
-    }
+    if (options.gdb === undefined) return;
     stub = new GdbStub(dbg, {
       listen: options.gdb,
       traceRsp: options.traceRsp === true ? (line) => say(`rsp ${line}`) : undefined,
@@ -162,6 +160,7 @@ export async function run(options: RunOptions): Promise<number> {
           );
         }
         for (const hint of connectHints(options.gdb!, options.kernel)) say(`  ${hint}`);
+        // No debugger yet: let the guest run, as a debugger's detach would.
         if (!options.wait) dbg.detach();
       },
       (error: NodeJS.ErrnoException) => {
