@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startCli, type CliProcess } from '../support/cli_process';
-import { asTyped } from '../support/gdb';
-import { ROOT } from '../support/kernels';
+import { asTyped, runGdb } from '../support/gdb';
+import { kernelPath, ROOT } from '../support/kernels';
 
 // The README's gdb session, replayed as written: `npm start`'s command (on a
 // free port instead of 1234) and each `(gdb)` line typed into real gdb; what
@@ -122,5 +122,71 @@ describe('README.md', () => {
     }
     // The guest saw what gdb wrote.
     await cli.waitFor('stdout', /vmm-gdbstub test kernel: test_var=7\n/);
+  }, 120000);
+
+  it("the TypeScript example compiles under the package's own tsconfig and runs", async () => {
+    const marker = README.indexOf('<!-- api-example');
+    expect(marker).toBeGreaterThan(0);
+    const example = /```ts\n([\s\S]*?)\n```/.exec(README.slice(marker))![1]!;
+    // A project beside the package: vmm-gdbstub resolves to this clone, built.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmm-api-'));
+    fs.mkdirSync(path.join(dir, 'node_modules'));
+    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'vmm-gdbstub'), 'dir');
+    fs.writeFileSync(path.join(dir, 'example.ts'), example);
+    fs.copyFileSync(kernelPath('up'), path.join(dir, 'kernel.elf'));
+    fs.writeFileSync(
+      path.join(dir, 'tsconfig.json'),
+      JSON.stringify({
+        extends: path.join(ROOT, 'tsconfig.json'),
+        compilerOptions: {
+          rootDir: '.',
+          outDir: 'out',
+          typeRoots: [path.join(ROOT, 'node_modules', '@types')],
+        },
+        include: ['example.ts'],
+      }),
+    );
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    try {
+      execFileSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8' });
+    } catch (error) {
+      throw new Error(
+        `the README example does not compile:\n${(error as { stdout: string }).stdout}`,
+      );
+    }
+    // Run it as shown but on a free port.
+    expect(example.split('port: 1234').length).toBe(2);
+    const js = path.join(dir, 'out', 'example.js');
+    const compiled = fs.readFileSync(js, 'utf8');
+    fs.writeFileSync(js, compiled.replace('port: 1234', 'port: 0'));
+    const child = spawn(process.execPath, [js], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      const until = async (pattern: RegExp) => {
+        for (let i = 0; i < 600 && !pattern.test(stdout); i++) {
+          if (child.exitCode !== null) throw new Error(`the example exited:\n${stdout}${stderr}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        return pattern.exec(stdout);
+      };
+      // 'running': the guest boots without a debugger.
+      const port = (await until(/gdb server on 127\.0\.0\.1:(\d+)\n/))![1]!;
+      expect(await until(/vmm-gdbstub test kernel: up ok\n/)).not.toBeNull();
+      const gdb = await runGdb(kernelPath('up'), [
+        `target remote 127.0.0.1:${port}`,
+        'break add_numbers',
+        'continue',
+        'detach',
+      ]);
+      expect(gdb.stdout).toMatch(/Breakpoint 1, add_numbers /);
+      expect(gdb.stdout).toMatch(/\[Inferior 1 \(Remote target\) detached\]/);
+      expect(stderr).toBe('');
+    } finally {
+      child.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   }, 120000);
 });
