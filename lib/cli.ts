@@ -1,6 +1,14 @@
 #!/usr/bin/env node
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseCommandLine, USAGE, UsageError } from './cli/args';
 import { run, RunError } from './cli/run';
+
+/** The package's version, from the package.json beside dist/. */
+function version(): string {
+  const file = path.join(__dirname, '..', 'package.json');
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
+}
 
 async function main(argv: string[]): Promise<number> {
   let invocation;
@@ -8,14 +16,21 @@ async function main(argv: string[]): Promise<number> {
     invocation = parseCommandLine(argv);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`vmm-gdbstub: ${error.message}\n${USAGE}`);
+      process.stderr.write(`vmm-gdbstub: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
-  if (invocation.command === 'help') {
-    process.stdout.write(USAGE);
-    return 0;
+  switch (invocation.command) {
+    case 'usage':
+      process.stderr.write(USAGE);
+      return 2;
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'version':
+      process.stdout.write(`vmm-gdbstub ${version()}\n`);
+      return 0;
   }
   try {
     return await run(invocation.options);
@@ -28,14 +43,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (status) => {
-    process.exitCode = status;
-    // vCPU threads and sockets are gone by now; nothing should keep us alive.
-    setImmediate(() => process.exit(status));
-  },
-  (error: unknown) => {
-    process.stderr.write(`vmm-gdbstub: internal error: ${(error as Error).stack ?? error}\n`);
-    process.exit(70);
-  },
-);
+/** A bug: the stack, and what to do with it. */
+function internalError(error: unknown): void {
+  process.stderr.write(
+    `vmm-gdbstub: internal error: ${(error as Error)?.stack ?? String(error)}\n` +
+      'vmm-gdbstub: this is a bug in vmm-gdbstub; please report it with the lines above\n',
+  );
+  process.exit(70);
+}
+
+process.on('uncaughtException', internalError);
+main(process.argv.slice(2)).then((status) => {
+  process.exitCode = status;
+  // vCPU threads and sockets are gone by now; nothing should keep us alive.
+  setImmediate(() => process.exit(status));
+}, internalError);

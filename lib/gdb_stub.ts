@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { dirname } from 'node:path';
 import { dispatch } from './commands/dispatch';
 import type { Session } from './commands/types';
 import type { Debugger } from './debugger/debugger';
@@ -195,6 +196,13 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
  * connections belongs to a live stub and is an EADDRINUSE error.
  */
 async function removeStaleSocket(path: string): Promise<void> {
+  // bind() reports a missing directory as EACCES; say what is missing instead.
+  const dir = dirname(path);
+  if (!fs.existsSync(dir)) {
+    const error: NodeJS.ErrnoException = new Error(`no directory ${dir}`);
+    error.code = 'ENOENT';
+    throw error;
+  }
   if (!fs.existsSync(path) || !fs.statSync(path).isSocket()) return;
   const live = await new Promise<boolean>((resolve) => {
     const probe = net.connect(path);

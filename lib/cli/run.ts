@@ -1,10 +1,12 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Debugger } from '../debugger/debugger';
 import { GdbStub, type ListenAddress } from '../gdb_stub';
-import { openConsole } from '../guest/console';
+import { openConsole, type SerialTarget } from '../guest/console';
 import { BootError, planBoot } from '../guest';
 import { loadGuest } from '../guest/load';
 import { NativeBackedVmm } from '../vmm/native_vmm';
+import { VmmError } from '../vmm/vmm';
 import { chooseBackend, probeHost } from '../vmm/select';
 import { isLocalAddress, type RunOptions } from './args';
 
@@ -14,6 +16,28 @@ export class RunError extends Error {
     super(message);
     this.name = 'RunError';
   }
+}
+
+/** What went wrong, in words, for the system errors a user can cause and fix. */
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EADDRINUSE: 'address in use',
+  EADDRNOTAVAIL: 'no such address on this machine',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'is a directory',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  ENAMETOOLONG: 'the path is too long',
+  ENOMEM: 'not enough memory',
+};
+
+/** A system error as one phrase: Node's text without the syscall and path it repeats. */
+export function describeSystemError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== undefined && code in SYSTEM_ERRORS) return SYSTEM_ERRORS[code]!;
+  return (error as Error).message ?? String(error);
 }
 
 function say(line: string): void {
@@ -42,9 +66,7 @@ export async function run(options: RunOptions): Promise<number> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new RunError(
-      code === 'ENOENT'
-        ? `${options.kernel}: no such file`
-        : `${options.kernel}: ${(error as Error).message}`,
+      `${options.kernel}: ${code === 'ENOENT' ? 'no such file' : describeSystemError(error)}`,
     );
   }
   let plan;
@@ -59,24 +81,38 @@ export async function run(options: RunOptions): Promise<number> {
     throw error;
   }
 
+  let console;
+  try {
+    console = openConsole(options.serial);
+  } catch (error) {
+    throw new RunError(serialError(options.serial, error));
+  }
   let choice;
   try {
     choice = chooseBackend(options.backend, probeHost());
   } catch (error) {
+    console.close();
     throw new RunError((error as Error).message);
   }
   say(`backend ${choice.backend} (${choice.reason})`);
 
-  const vmm = new NativeBackedVmm(choice.backend, {
-    memoryBytes: options.memoryBytes,
-    vcpus: options.cpus,
-    vcpuPriority: options.vcpuPriority,
-  });
-  const console = openConsole(options.serial);
+  let vmm;
+  try {
+    vmm = new NativeBackedVmm(choice.backend, {
+      memoryBytes: options.memoryBytes,
+      vcpus: options.cpus,
+      vcpuPriority: options.vcpuPriority,
+    });
+  } catch (error) {
+    console.close();
+    if (!(error instanceof VmmError)) throw error;
+    throw new RunError(`cannot create the ${choice.backend} VM: ${error.message}`);
+  }
   vmm.on('console', (data) => console.write(data));
   vmm.on('log', (line) => say(line));
   loadGuest(vmm, plan);
-  vmm.start();
+  // With a gdb server, vCPU 0 waits for it to listen (or, with --wait, for a debugger).
+  vmm.start(options.gdb === undefined ? 'running' : 'held');
   const dbg = new Debugger(vmm);
 
   return new Promise<number>((resolve) => {
@@ -102,10 +138,7 @@ export async function run(options: RunOptions): Promise<number> {
     process.once('SIGINT', () => finish(130));
     process.once('SIGTERM', () => finish(143));
 
-    if (options.gdb === undefined) {
-      dbg.detach();
-      return;
-    }
+    if (options.gdb === undefined) return;
     stub = new GdbStub(dbg, {
       listen: options.gdb,
       traceRsp: options.traceRsp === true ? (line) => say(`rsp ${line}`) : undefined,
@@ -127,19 +160,33 @@ export async function run(options: RunOptions): Promise<number> {
           );
         }
         for (const hint of connectHints(options.gdb!, options.kernel)) say(`  ${hint}`);
+        // No debugger yet: let the guest run, as a debugger's detach would.
         if (!options.wait) dbg.detach();
       },
       (error: NodeJS.ErrnoException) => {
-        say(
+        const why =
           error.code === 'EADDRINUSE'
-            ? `cannot listen on ${describeAddress(options.gdb!)}: address in use`
-            : `cannot listen on ${describeAddress(options.gdb!)}: ${error.message}`,
-        );
+            ? 'address in use (something listens there already: choose another --gdb address)'
+            : error.code === 'ENOENT'
+              ? error.message
+              : describeSystemError(error);
+        say(`cannot listen on ${describeAddress(options.gdb!)}: ${why}`);
         stub = undefined;
         finish(1);
       },
     );
   });
+}
+
+/** Why the console's file could not be opened, and what to do. */
+function serialError(target: SerialTarget, error: unknown): string {
+  const file = target.kind === 'file' ? target.path : 'stdout';
+  const code = (error as NodeJS.ErrnoException).code;
+  const dir = path.dirname(file);
+  if (code === 'ENOENT' && !fs.existsSync(dir)) {
+    return `--serial file:${file}: no directory ${dir} (create it, or write COM1 elsewhere)`;
+  }
+  return `--serial file:${file}: cannot write the file: ${describeSystemError(error)}`;
 }
 
 function describeAddress(address: ListenAddress): string {

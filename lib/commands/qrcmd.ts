@@ -4,10 +4,9 @@ import { MonitorError } from './monitor/monitor_command';
 import type { Command, CommandContext, Reply, Session } from './types';
 
 /**
- * The reply to a monitor command that failed, after the O lines that say
- * why. gdb 13 prints those lines, then "Protocol error with Rcmd" as an
- * error, so the command fails in scripts too (OK would hide the failure;
- * an empty reply would read as "Target does not support this command").
+ * The reply to a monitor command that failed on a bug (an exception that is
+ * not a MonitorError), after the O line that says so. gdb 13 then adds
+ * "Protocol error with Rcmd", as it does for any E reply to qRcmd.
  */
 export const MONITOR_FAILED = 'E01';
 
@@ -40,6 +39,8 @@ async function runMonitor(context: CommandContext, text: string): Promise<Reply>
   const print = (line: string) => {
     lines.push(line);
   };
+  // A user's mistake (a MonitorError) is answered by its line and OK: an E
+  // reply would make gdb add "Protocol error with Rcmd" under it.
   let ok = true;
   try {
     const found = findMonitorCommand(MONITOR_COMMANDS, words.length > 0 ? words : ['help']);
@@ -48,16 +49,20 @@ async function runMonitor(context: CommandContext, text: string): Promise<Reply>
     }
     await found.command.run(context, found.args, print);
   } catch (error) {
-    ok = false;
-    const message = error instanceof Error ? error.message : String(error);
-    print(error instanceof MonitorError ? message : `monitor command failed: ${message}`);
+    if (error instanceof MonitorError) {
+      print(error.message);
+    } else {
+      ok = false;
+      print(`monitor command failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
   return finish(context.session, lines.map((line) => line + '\n').join(''), ok);
 }
 
 /**
  * `qRcmd,<hex text>` (gdb's `monitor`): runs a monitor command. Its output
- * goes out as `O` packets, then `OK`; a failure prints why and replies E.
+ * goes out as `O` packets, then `OK`; a mistake (unknown command, bad
+ * argument) prints why and replies OK too; only a bug replies E.
  */
 export const qRcmd: Command<string> = {
   prefix: 'qRcmd,',

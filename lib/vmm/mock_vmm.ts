@@ -9,6 +9,7 @@ import {
   type MemoryRegion,
   type StopEvent,
   type ResumeOptions,
+  type StartMode,
   type VcpuState,
   type Vmm,
   type VmmEventMap,
@@ -255,7 +256,9 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
     this.injected.push(entry);
   }
 
-  start(): void {}
+  start(mode: StartMode = 'held'): void {
+    if (mode === 'running') this.resume(0);
+  }
 
   resume(vcpu: number, options: ResumeOptions = {}): void {
     if (this.states[this.vcpu(vcpu)] !== 'parked') {

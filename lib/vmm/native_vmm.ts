@@ -16,6 +16,7 @@ import {
   type DebugSlots,
   type MemoryRegion,
   type ResumeOptions,
+  type StartMode,
   type StopEvent,
   type StopReason,
   type VcpuState,
@@ -280,9 +281,10 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     );
   }
 
-  start(): void {
+  start(mode: StartMode = 'held'): void {
     this.registerCache.clear();
     guard(() => this.native.start());
+    if (mode === 'running') this.resume(0);
   }
 
   resume(vcpu: number, options: ResumeOptions = {}): void {

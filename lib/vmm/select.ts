@@ -34,7 +34,8 @@ export class BackendUnavailableError extends Error {
 /** Decides which backend to run on; pure, so the rules are testable. */
 export function chooseBackend(request: BackendRequest, host: HostProbe): BackendChoice {
   if (request !== 'auto') {
-    if (!host.available.includes(request)) {
+    // The kvm addon loads wherever Linux is; the VM needs /dev/kvm besides.
+    if (!host.available.includes(request) || (request === 'kvm' && !host.kvmOpens)) {
       throw new BackendUnavailableError(unavailableReason(request, host));
     }
     return { backend: request, reason: `${request} requested` };
@@ -76,9 +77,9 @@ function unavailableReason(backend: BackendName, host: HostProbe): string {
         ? 'the kvm backend needs Linux'
         : host.kvmOpens
           ? 'the kvm backend is not in this build'
-          : `the kvm backend needs /dev/kvm, which does not open (${host.kvmError ?? 'unknown error'})`;
+          : `the kvm backend needs /dev/kvm, which does not open (${host.kvmError ?? 'unknown error'}): use --backend emu, or get read-write access to /dev/kvm`;
     case 'bhyve':
-      return 'the bhyve backend needs FreeBSD';
+      return 'the bhyve backend needs FreeBSD: use --backend emu or auto';
     case 'emu':
       return 'the emu addon did not load (rebuild with `npm run build:native`)';
   }

@@ -119,8 +119,12 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
    * was not the debugger's, move rip past it first: #BP is a trap).
    */
   injectException(vcpu: number, vector: number, errorCode?: number): void;
-  /** Creates the vCPU threads: vCPU 0 parked, the others waiting for INIT/SIPI. */
-  start(): void;
+  /**
+   * Creates the vCPU threads, the others than vCPU 0 waiting for INIT/SIPI.
+   * vCPU 0 is 'held' (parked before its first instruction, until a debugger
+   * resumes it: what `--wait` does) or 'running'. Default 'held'.
+   */
+  start(mode?: StartMode): void;
   resume(vcpu: number, options?: ResumeOptions): void;
   /** Asks a running vCPU to park; true when a 'stop' event will follow. */
   pause(vcpu: number): boolean;
@@ -146,6 +150,9 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
 }
 
 /** An error from a backend, with an errno-style code as Node's system errors have. */
+/** How `Vmm.start` leaves vCPU 0: parked before its first instruction, or running. */
+export type StartMode = 'held' | 'running';
+
 export class VmmError extends Error {
   constructor(
     readonly code: string,

@@ -1,9 +1,11 @@
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { kernelPath } from '../support/kernels';
-import { startCli, type CliProcess } from '../support/cli_process';
+import { CLI, startCli, type CliProcess } from '../support/cli_process';
+import { USAGE } from '../../lib/cli/args';
 
 let cli: CliProcess | undefined;
 afterEach(async () => {
@@ -56,13 +58,13 @@ function readOr(file: string): string {
   }
 }
 
-describe('vmm-gdbstub run errors: one clear line and a non-zero exit', () => {
-  async function failure(args: string[]): Promise<{ code: number; stderr: string }> {
-    const proc = startCli(args);
-    const code = await proc.exited;
-    return { code, stderr: proc.stderr() };
-  }
+async function failure(args: string[]): Promise<{ code: number; stderr: string }> {
+  const proc = startCli(args);
+  const code = await proc.exited;
+  return { code, stderr: proc.stderr() };
+}
 
+describe('vmm-gdbstub run errors: one clear line and a non-zero exit', () => {
   it('no such file', async () => {
     const { code, stderr } = await failure(['run', '/nonexistent/kernel.elf', '--backend', 'emu']);
     expect(code).toBe(1);
@@ -120,7 +122,114 @@ describe('vmm-gdbstub run errors: one clear line and a non-zero exit', () => {
     server.close();
     expect(code).toBe(1);
     expect(stderr).toMatch(
-      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: address in use\\n$`),
+      new RegExp(
+        `\\nvmm-gdbstub: cannot listen on 127\\.0\\.0\\.1:${port}: address in use \\(something listens there already: choose another --gdb address\\)\\n$`,
+      ),
+    );
+  });
+
+  it('a Unix socket in a missing directory names the directory', async () => {
+    const { code, stderr } = await failure([
+      'run',
+      kernelPath('up'),
+      '--backend',
+      'emu',
+      '--gdb',
+      'unix:/nonexistent/dir/sock',
+    ]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /\nvmm-gdbstub: cannot listen on \/nonexistent\/dir\/sock: no directory \/nonexistent\/dir\n$/,
+    );
+  });
+
+  it('COM1 to a file in a missing directory: one line, before anything runs', async () => {
+    const { code, stderr } = await failure([
+      'run',
+      kernelPath('up'),
+      '--serial',
+      'file:/nonexistent/dir/out',
+    ]);
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      'vmm-gdbstub: --serial file:/nonexistent/dir/out: no directory /nonexistent/dir (create it, or write COM1 elsewhere)\n',
+    );
+  });
+
+  it('--backend kvm where /dev/kvm does not open: one line saying what to do', async () => {
+    // As root /dev/kvm may open: the stub then runs as nobody, who may not open it.
+    const asNobody =
+      process.getuid?.() === 0
+        ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+        : [];
+    const probe = spawnSync(
+      ...command(asNobody, ['-e', "require('fs').openSync('/dev/kvm','r+')"]),
+    );
+    if (probe.status === 0) {
+      console.log('SKIP: /dev/kvm opens for the user the stub runs as');
+      return;
+    }
+    const [file, args] = command(asNobody, [CLI, 'run', kernelPath('up'), '--backend', 'kvm']);
+    const result = spawnSync(file, args, { encoding: 'utf8' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /^vmm-gdbstub: the kvm backend needs \/dev\/kvm, which does not open \(E[A-Z]+\): use --backend emu, or get read-write access to \/dev\/kvm\n$/,
+    );
+  });
+});
+
+/** `node ARGS`, run through `prefix` (a command that runs another) when there is one. */
+function command(prefix: string[], args: string[]): [string, string[]] {
+  return prefix.length > 0
+    ? [prefix[0]!, [...prefix.slice(1), process.execPath, ...args]]
+    : [process.execPath, args];
+}
+
+describe('vmm-gdbstub usage, --help, --version and bugs', () => {
+  it('a bare command prints the usage on stderr and exits 2', () => {
+    const result = spawnSync(process.execPath, [CLI], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(USAGE);
+  });
+
+  it('--help prints the usage on stdout and exits 0', () => {
+    expect(execFileSync(process.execPath, [CLI, '--help'], { encoding: 'utf8' })).toBe(USAGE);
+  });
+
+  it("--version prints the package's version", () => {
+    const { version } = JSON.parse(
+      fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'),
+    ) as { version: string };
+    expect(execFileSync(process.execPath, [CLI, '--version'], { encoding: 'utf8' })).toBe(
+      `vmm-gdbstub ${version}\n`,
+    );
+  });
+
+  it.each([
+    [['run', 'k.elf', '--bogus'], 'unknown option --bogus (see vmm-gdbstub --help)'],
+    [['run', 'k.elf', '--gdb'], '--gdb needs a value: --gdb HOST:PORT | unix:PATH'],
+    [['run', 'k.elf', '--memory', '4G'], '--memory must be a size from 2M to 3G, not "4G"'],
+    [['frobnicate'], 'unknown command "frobnicate": vmm-gdbstub run <kernel> [options]'],
+  ])('%j is one line on stderr and exit 2', (args, line) => {
+    const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe(`vmm-gdbstub: ${line}\n`);
+  });
+
+  it('a bug prints its stack and asks for a report, exit 70', () => {
+    // A JSON.parse that throws makes --version fail as a bug would.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vmm-bug-'));
+    const preload = path.join(dir, 'break.js');
+    fs.writeFileSync(preload, "JSON.parse = () => { throw new TypeError('injected'); };\n");
+    const result = spawnSync(process.execPath, ['--require', preload, CLI, '--version'], {
+      encoding: 'utf8',
+    });
+    fs.rmSync(dir, { recursive: true });
+    expect(result.status).toBe(70);
+    expect(result.stderr).toMatch(/^vmm-gdbstub: internal error: TypeError: injected\n\s+at /);
+    expect(result.stderr).toMatch(
+      /\nvmm-gdbstub: this is a bug in vmm-gdbstub; please report it with the lines above\n$/,
     );
   });
 

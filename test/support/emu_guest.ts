@@ -60,8 +60,7 @@ export function bootKernel(name: KernelName, options: BootOptions = {}): BootedG
     for (const wake of waiters.splice(0)) wake();
   });
   loadGuest(vmm, plan);
-  vmm.start();
-  if (options.run ?? true) vmm.resume(0);
+  vmm.start((options.run ?? true) ? 'running' : 'held');
   return {
     vmm,
     console: () => output,

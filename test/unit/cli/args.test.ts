@@ -1,8 +1,10 @@
 import {
   isLocalAddress,
+  OPTIONS,
   parseCommandLine,
   parseListenAddress,
   parseSize,
+  USAGE,
   UsageError,
 } from '../../../lib/cli/args';
 
@@ -116,18 +118,35 @@ describe('parseCommandLine', () => {
     expect(invocation.command === 'run' && 'traceRsp' in invocation.options).toBe(false);
   });
 
-  it('shows help without arguments or with --help', () => {
-    expect(parseCommandLine([])).toEqual({ command: 'help' });
+  it('asks for the usage (exit 2) without arguments, help with --help or -h, the version with --version', () => {
+    expect(parseCommandLine([])).toEqual({ command: 'usage' });
     expect(parseCommandLine(['--help'])).toEqual({ command: 'help' });
+    expect(parseCommandLine(['-h'])).toEqual({ command: 'help' });
+    expect(parseCommandLine(['run', 'k', '--help'])).toEqual({ command: 'help' });
+    expect(parseCommandLine(['--version'])).toEqual({ command: 'version' });
+  });
+
+  it('lists every option of the table in the usage, with its value', () => {
+    for (const spec of OPTIONS) {
+      const head = `--${spec.name}${spec.value !== undefined ? ` ${spec.value}` : ''}`;
+      expect(USAGE).toContain(head);
+    }
   });
 
   it.each([
-    [['frobnicate'], /unknown command/],
-    [['run'], /needs a kernel/],
-    [['run', 'k', 'extra'], /unexpected argument/],
+    [['frobnicate'], 'unknown command "frobnicate": vmm-gdbstub run <kernel> [options]'],
+    [['--wait'], 'no command: vmm-gdbstub run <kernel> [options]'],
+    [['run'], 'run needs a kernel image: vmm-gdbstub run <kernel> [options]'],
+    [['run', 'k', 'extra'], 'unexpected argument "extra": run takes one kernel image'],
+    [['run', 'k', '--gdb'], '--gdb needs a value: --gdb HOST:PORT | unix:PATH'],
+    [['run', 'k', '--gdb', '--wait'], '--gdb needs a value: --gdb HOST:PORT | unix:PATH'],
+    [['run', 'k', '--memory'], '--memory needs a value: --memory SIZE'],
+    [['run', 'k', '--wait=yes'], '--wait takes no value'],
+    [['run', 'k', '--bogus'], 'unknown option --bogus (see vmm-gdbstub --help)'],
+    [['run', 'k', '-x'], 'unknown option -x (see vmm-gdbstub --help)'],
     [['run', 'k', '--backend', 'qemu'], /--backend must be/],
     [['run', 'k', '--memory', '1M'], /--memory must be/],
-    [['run', 'k', '--memory', '8G'], /--memory must be/],
+    [['run', 'k', '--memory', '8G'], '--memory must be a size from 2M to 3G, not "8G"'],
     [['run', 'k', '--cpus', '0'], /--cpus must be/],
     [['run', 'k', '--cpus', '65'], /--cpus must be/],
     [['run', 'k', '--serial', 'tty'], /--serial must be/],
@@ -135,9 +154,15 @@ describe('parseCommandLine', () => {
     [['run', 'k', '--wait'], /--wait needs --gdb/],
     [['run', 'k', '--trace-rsp'], /--trace-rsp needs --gdb/],
     [['run', 'k', '--vcpu-priority', 'high'], /--vcpu-priority must be/],
-    [['run', 'k', '--bogus'], /Unknown option/],
   ])('refuses %j with one clear line', (argv, message) => {
     expect(() => parseCommandLine(argv)).toThrow(UsageError);
     expect(() => parseCommandLine(argv)).toThrow(message);
+    let error: unknown;
+    try {
+      parseCommandLine(argv);
+    } catch (e) {
+      error = e;
+    }
+    expect((error as Error).message).not.toMatch(/\n/);
   });
 });

@@ -60,11 +60,11 @@ describe('qRcmd', () => {
     expect(small.output).toBe(big.output);
   });
 
-  it('answers an unknown command with an O line that says so and the E reply', async () => {
+  it('answers an unknown command with an O line that says so and OK (no gdb error under it)', async () => {
     const { monitor } = setup();
     for (const text of ['frobnicate', 'info', 'info nothing', 'phys maybe']) {
       const { output, reply } = await monitor(text);
-      expect(reply).toBe(MONITOR_FAILED);
+      expect(reply).toBe('OK');
       expect(output).toMatch(/\n$/);
       expect(output.length).toBeGreaterThan(10);
     }
@@ -91,7 +91,21 @@ describe('qRcmd', () => {
       { debugger: dbg, session },
       Buffer.from('qRcmd,' + hexEncode('x')),
     );
-    expect(failed.reply).toBe(MONITOR_FAILED);
+    expect(Buffer.from(String(failed.reply), 'hex').toString()).toBe(
+      'unknown monitor command "x"; try "monitor help"\n',
+    );
+  });
+
+  it('answers a bug (an exception that is no MonitorError) with its line and the E reply', async () => {
+    const { dbg, monitor } = setup();
+    jest.spyOn(dbg, 'translate').mockImplementation(() => {
+      throw new Error('boom');
+    });
+    expect(await monitor('gla2gpa 0x1000')).toEqual({
+      output: 'monitor command failed: boom\n',
+      reply: MONITOR_FAILED,
+      packets: 1,
+    });
   });
 });
 
@@ -250,7 +264,7 @@ describe('monitor gla2gpa', () => {
     for (const text of ['gla2gpa', 'gla2gpa 1 2', 'gla2gpa xyz', 'gla2gpa 0x1ffffffffffffffff']) {
       expect(await monitor(text)).toEqual({
         output: 'usage: monitor gla2gpa ADDR\n',
-        reply: MONITOR_FAILED,
+        reply: 'OK',
         packets: 1,
       });
     }
@@ -305,14 +319,14 @@ describe('monitor pause / resume', () => {
     const { vmm, monitor } = setup({ vcpus: 2 });
     expect(await monitor('pause 2')).toMatchObject({
       output: 'no vCPU 2: the guest has vCPUs 0-1\n',
-      reply: MONITOR_FAILED,
+      reply: 'OK',
     });
     expect(await monitor('pause one')).toMatchObject({ output: 'usage: monitor pause N\n' });
     expect(await monitor('resume')).toMatchObject({ output: 'usage: monitor resume N\n' });
     jest.spyOn(vmm, 'vcpuState').mockReturnValue('waiting-for-sipi');
     expect(await monitor('pause 1')).toMatchObject({
       output: 'vCPU 1 is waiting for SIPI: it can be paused once it runs\n',
-      reply: MONITOR_FAILED,
+      reply: 'OK',
     });
   });
 
@@ -331,7 +345,10 @@ describe('monitor log rsp', () => {
     expect(await monitor('log rsp on')).toMatchObject({ output: 'packet trace on\n', reply: 'OK' });
     expect(await monitor('log rsp off')).toMatchObject({ output: 'packet trace off\n' });
     expect(traces).toEqual([true, false]);
-    expect(await monitor('log rsp')).toMatchObject({ reply: MONITOR_FAILED });
+    expect(await monitor('log rsp')).toMatchObject({
+      output: 'usage: monitor log rsp on|off\n',
+      reply: 'OK',
+    });
   });
 
   it('fails where the session has no trace to switch', async () => {
@@ -339,7 +356,7 @@ describe('monitor log rsp', () => {
     delete session.traceRsp;
     expect(await monitor('log rsp on')).toMatchObject({
       output: 'this connection has no packet trace to switch\n',
-      reply: MONITOR_FAILED,
+      reply: 'OK',
     });
   });
 });

@@ -57,4 +57,12 @@ describe('chooseBackend(explicit)', () => {
     expect(() => chooseBackend('bhyve', host({}))).toThrow(/needs FreeBSD/);
     expect(() => chooseBackend('kvm', host({ available: ['emu'] }))).toThrow(/does not open/);
   });
+
+  it('refuses kvm when its addon loaded but /dev/kvm does not open, saying what to do', () => {
+    const probe = host({ available: ['emu', 'kvm'], kvmOpens: false, kvmError: 'EACCES' });
+    expect(() => chooseBackend('kvm', probe)).toThrow(BackendUnavailableError);
+    expect(() => chooseBackend('kvm', probe)).toThrow(
+      'the kvm backend needs /dev/kvm, which does not open (EACCES): use --backend emu, or get read-write access to /dev/kvm',
+    );
+  });
 });
