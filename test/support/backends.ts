@@ -47,6 +47,8 @@ export interface TestBackend {
   usable: boolean;
   /** What runs the guest, or why the backend is skipped. */
   detail: string;
+  /** kvm served by PVM (software: guest kernel code is emulated). */
+  pvm: boolean;
   /**
    * A generous per-test timeout. PVM emulates guest kernel code at about a
    * million instructions a second, so kvm gets far more than emu; tests wait
@@ -62,8 +64,14 @@ export function testBackends(): TestBackend[] {
   if (cached === undefined) {
     const kvm = kvmAvailability();
     cached = [
-      { name: 'emu', usable: true, detail: 'the fake vmm on Unicorn', timeoutMs: 120000 },
-      { name: 'kvm', usable: kvm.usable, detail: kvm.detail, timeoutMs: 240000 },
+      {
+        name: 'emu',
+        usable: true,
+        detail: 'the fake vmm on Unicorn',
+        pvm: false,
+        timeoutMs: 120000,
+      },
+      { name: 'kvm', usable: kvm.usable, detail: kvm.detail, pvm: kvm.pvm, timeoutMs: 240000 },
     ];
   }
   return cached;
