@@ -1,8 +1,9 @@
-// Fake vmm: the 8259A interrupt controller pair (ports 0x20/0x21, 0xA0/0xA1)
-// and 8254 timer channel 0 (ports 0x40-0x43), handled inside the shim like
-// bhyve's in-kernel vatpic/vatpit. The PIT runs on wall-clock time at
-// 1.193182 MHz; its IRQ0 goes to the master PIC, whose output goes to vCPU 0.
-// All functions run with ctx->mu held.
+// Fake vmm: the 8259A interrupt controller pair (ports 0x20/0x21, 0xA0/0xA1),
+// the 8254 timer (ports 0x40-0x43) and port 0x61 (channel 2's gate and
+// output), handled inside the shim like bhyve's in-kernel vatpic/vatpit. The
+// PIT runs on wall-clock time at 1.193182 MHz; channel 0's IRQ0 goes to the
+// master PIC, whose output goes to vCPU 0. Channel 1 counts but drives
+// nothing. All functions run with ctx->mu held.
 #include <chrono>
 
 #include "fakevmm_impl.h"
@@ -41,8 +42,60 @@ void pit_arm(fakevmm::Pit8254& pit) {
   pit.ticks_seen = 0;
 }
 
+// Channel 2 counts only while its gate (port 0x61 bit 0) is high; a count
+// written while it is low starts when it rises.
+void pit_arm_if_gated(vmctx* ctx, int channel) {
+  fakevmm::Pit8254& pit = ctx->pit[channel];
+  if (pit.loaded && (channel != 2 || (ctx->port61 & 1))) {
+    pit_arm(pit);
+  }
+}
+
+// The channel's OUT pin now: mode 0 and 1 go high at terminal count, mode 3
+// is high for the first half of each period, the others are high but for
+// the last clock of each period.
+bool pit_out(const fakevmm::Pit8254& pit, fakevmm::Clock::time_point now) {
+  if (!pit.armed) {
+    return pit.mode != 0;
+  }
+  uint64_t period = pit_period(pit), elapsed = pit_clocks_since(pit, now);
+  switch (pit.mode) {
+    case 0:
+    case 1:
+      return elapsed >= period;
+    case 3:
+      return elapsed % period < (period + 1) / 2;
+    default:
+      return elapsed % period != period - 1;
+  }
+}
+
+// Port 0x61: bits 0-3 as written, bit 4 the DRAM refresh toggle (flips
+// every 15.085 us), bit 5 channel 2's OUT.
+uint8_t port61_read(vmctx* ctx, fakevmm::Clock::time_point now) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+  bool refresh = (ns / 15085) & 1;
+  return static_cast<uint8_t>((ctx->port61 & 0x0f) | (refresh ? 0x10 : 0) |
+                              (pit_out(ctx->pit[2], now) ? 0x20 : 0));
+}
+
+void port61_write(vmctx* ctx, uint8_t b) {
+  bool rising = (b & 1) && !(ctx->port61 & 1);
+  ctx->port61 = static_cast<uint8_t>(b & 0x0f);
+  if (rising) {
+    pit_arm_if_gated(ctx, 2);
+  }
+}
+
+void pit_latch(fakevmm::Pit8254& pit) {
+  if (!pit.latched) {
+    pit.latched = true;
+    pit.latch_value = pit_count(pit, fakevmm::Clock::now());
+    pit.read_hi_next = false;
+  }
+}
+
 bool pit_port(vmctx* ctx, uint16_t port, bool in, uint32_t* val) {
-  fakevmm::Pit8254& pit = ctx->pit;
   if (port == 0x43) {
     if (in) {
       *val = 0xff;
@@ -50,14 +103,20 @@ bool pit_port(vmctx* ctx, uint16_t port, bool in, uint32_t* val) {
     }
     uint8_t cmd = static_cast<uint8_t>(*val);
     int channel = cmd >> 6;
-    if (channel != 0) {
-      return true;  // channels 1, 2 and read-back are not modelled
+    if (channel == 3) {  // read-back: only its count latches are modelled
+      if (!(cmd & 0x20)) {
+        for (int c = 0; c < 3; c++) {
+          if (cmd & (2 << c)) {
+            pit_latch(ctx->pit[c]);
+          }
+        }
+      }
+      return true;
     }
+    fakevmm::Pit8254& pit = ctx->pit[channel];
     int access = (cmd >> 4) & 3;
     if (access == 0) {
-      pit.latched = true;
-      pit.latch_value = pit_count(pit, fakevmm::Clock::now());
-      pit.read_hi_next = false;
+      pit_latch(pit);
       return true;
     }
     pit.access = static_cast<uint8_t>(access);
@@ -67,15 +126,13 @@ bool pit_port(vmctx* ctx, uint16_t port, bool in, uint32_t* val) {
     }
     pit.write_hi_next = false;
     pit.read_hi_next = false;
+    pit.latched = false;
     pit.armed = false;
+    pit.loaded = false;
     return true;
   }
-  if (port != 0x40) {
-    if (in) {
-      *val = 0xff;
-    }
-    return true;
-  }
+  const int channel = port - 0x40;
+  fakevmm::Pit8254& pit = ctx->pit[channel];
   if (in) {
     uint16_t count = pit.latched ? pit.latch_value : pit_count(pit, fakevmm::Clock::now());
     bool hi = pit.access == 2 || (pit.access == 3 && pit.read_hi_next);
@@ -91,19 +148,23 @@ bool pit_port(vmctx* ctx, uint16_t port, bool in, uint32_t* val) {
     return true;
   }
   uint8_t b = static_cast<uint8_t>(*val);
+  bool complete = true;
   if (pit.access == 1) {
     pit.reload = static_cast<uint16_t>((pit.reload & 0xff00) | b);
-    pit_arm(pit);
   } else if (pit.access == 2) {
     pit.reload = static_cast<uint16_t>((pit.reload & 0x00ff) | (b << 8));
-    pit_arm(pit);
   } else if (!pit.write_hi_next) {
     pit.reload = static_cast<uint16_t>((pit.reload & 0xff00) | b);
     pit.write_hi_next = true;
+    complete = false;
   } else {
     pit.reload = static_cast<uint16_t>((pit.reload & 0x00ff) | (b << 8));
     pit.write_hi_next = false;
-    pit_arm(pit);
+  }
+  if (complete) {
+    pit.loaded = true;
+    pit.armed = false;
+    pit_arm_if_gated(ctx, channel);
   }
   return true;
 }
@@ -196,13 +257,20 @@ bool atpic_port(vmctx* ctx, uint16_t port, bool in, int bytes, uint32_t* val) {
     case 0x42:
     case 0x43:
       return pit_port(ctx, port, in, val);
+    case 0x61:
+      if (in) {
+        *val = port61_read(ctx, Clock::now());
+      } else {
+        port61_write(ctx, static_cast<uint8_t>(*val));
+      }
+      return true;
     default:
       return false;
   }
 }
 
 void atpit_update(vmctx* ctx, Clock::time_point now) {
-  Pit8254& pit = ctx->pit;
+  Pit8254& pit = ctx->pit[0];
   if (!pit.armed) {
     return;
   }

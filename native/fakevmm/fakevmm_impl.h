@@ -42,12 +42,15 @@ struct Pic8259 {
 };
 
 // 8254 channel 0 (and the mode/command register).
+// One 8254 channel. Channel 0 raises IRQ0; channel 2's gate and output are
+// bits 0 and 5 of port 0x61 (Linux calibrates the TSC against it).
 struct Pit8254 {
   uint16_t reload = 0;  // 0 means 65536
   uint8_t mode = 0;
   uint8_t access = 3;  // 1 lobyte, 2 hibyte, 3 lo then hi
   bool write_hi_next = false, read_hi_next = false;
-  bool armed = false;
+  bool armed = false;  // a count was written (and, for channel 2, the gate is high)
+  bool loaded = false;  // a count was written since the mode was set
   Clock::time_point start;
   uint64_t ticks_seen = 0;
   bool latched = false;
@@ -160,7 +163,8 @@ struct vmctx {
   bool ap_sipi[FAKEVMM_MAXCPU] = {};  // STARTUP already reported
 
   fakevmm::Pic8259 pic[2];
-  fakevmm::Pit8254 pit;
+  fakevmm::Pit8254 pit[3];
+  uint8_t port61 = 0;  // NMI status and control: bit 0 channel 2's gate, bit 1 speaker data
 
   // Guest execution is serialised: run_owner is the vCPU executing guest code
   // (-1: none); waiters queue in run_queue (FIFO) [mu].

@@ -348,6 +348,26 @@ void test_page_walk_and_pf() {
         "ud2 without an IDT: triple fault -> SUSPENDED/TRIPLEFAULT");
 }
 
+// Channel 2 as Linux calibrates the TSC with it: gate on through port 0x61,
+// mode 0, then poll 0x61 until OUT2 (bit 5) goes high at terminal count.
+void test_pit_channel2() {
+  Guest g("t-pit2");
+  g.put(kCode, {0xb0, 0x01, 0xe6, 0x61,                          // gate on, speaker off
+                0xb0, 0xb0, 0xe6, 0x43,                          // ch2, lo/hi, mode 0
+                0xb0, 0x00, 0xe6, 0x42,                          // count 0x4000 (13.7 ms)
+                0xb0, 0x40, 0xe6, 0x42,                          //
+                0xe4, 0x61,                                      // in al, 0x61
+                0x88, 0x04, 0x25, 0x00, 0x00, 0x03, 0x00,        // mov [0x30000], al
+                0xe4, 0x61, 0xa8, 0x20, 0x74, 0xfa,              // poll until bit 5
+                0x88, 0x04, 0x25, 0x01, 0x00, 0x03, 0x00,        // mov [0x30001], al
+                0xf4});
+  vm_set_capability(g.cpu[0], VM_CAP_HALT_EXIT, 1);
+  vm_exit e = g.run();
+  check(e.exitcode == VM_EXITCODE_HLT, "channel 2 reaches terminal count");
+  check((g.mem[kData] & 0x21) == 0x01, "port 0x61 right after the count: gate high, OUT2 low");
+  check((g.mem[kData + 1] & 0x21) == 0x21, "then OUT2 high, gate still high");
+}
+
 void test_pit_timer() {
   Guest g("t-pit");
   g.set_gate(0x20, kHandler);
@@ -817,6 +837,7 @@ int main() {
   test_pause_resume();
   test_page_walk_and_pf();
   test_pit_timer();
+  test_pit_channel2();
   test_smp_startup();
   test_code_modified();
   test_debug_slots();
