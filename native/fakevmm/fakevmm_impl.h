@@ -49,7 +49,7 @@ struct Pit8254 {
   uint8_t mode = 0;
   uint8_t access = 3;  // 1 lobyte, 2 hibyte, 3 lo then hi
   bool write_hi_next = false, read_hi_next = false;
-  bool armed = false;  // a count was written (and, for channel 2, the gate is high)
+  bool armed = false;   // a count was written (and, for channel 2, the gate is high)
   bool loaded = false;  // a count was written since the mode was set
   Clock::time_point start;
   uint64_t ticks_seen = 0;
