@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { Debugger } from '../debugger/debugger';
 import { GdbStub, type ListenAddress } from '../gdb_stub';
 import { openConsole, type SerialTarget } from '../guest/console';
+import { attachSerialInput } from '../guest/serial_input';
 import { BootError, planBoot } from '../guest';
 import { loadGuest } from '../guest/load';
 import { NativeBackedVmm } from '../vmm/native_vmm';
@@ -109,6 +110,8 @@ export async function run(options: RunOptions): Promise<number> {
     throw new RunError(`cannot create the ${choice.backend} VM: ${error.message}`);
   }
   vmm.on('console', (data) => console.write(data));
+  // --serial stdio: standard input is COM1's input (raw on a terminal, Ctrl-A x quits).
+  let detachInput = () => {};
   vmm.on('log', (line) => say(line));
   loadGuest(vmm, plan);
   // With a gdb server, vCPU 0 waits for it to listen (or, with --wait, for a debugger).
@@ -119,6 +122,7 @@ export async function run(options: RunOptions): Promise<number> {
     let stub: GdbStub | undefined;
     let attached = false;
     const finish = (status: number) => {
+      detachInput();
       void stub?.close();
       vmm.destroy();
       console.close();
@@ -135,6 +139,15 @@ export async function run(options: RunOptions): Promise<number> {
         else say('the stub stays up: attach a debugger to look at the guest');
       }
     });
+    if (options.serial.kind === 'stdio') {
+      detachInput = attachSerialInput(process.stdin, {
+        data: (bytes) => vmm.serialInput(bytes),
+        quit: () => {
+          say('quit (Ctrl-A x)');
+          finish(0);
+        },
+      });
+    }
     process.once('SIGINT', () => finish(130));
     process.once('SIGTERM', () => finish(143));
 

@@ -13,6 +13,7 @@ export interface NativeVmm {
   setRegisters(vcpu: number, registers: RegisterFile): void;
   gla2gpa(vcpu: number, gla: bigint, prot: number): bigint | null;
   setBreakpointExits(on: boolean): void;
+  serialInput(data: Buffer): void;
   injectException(vcpu: number, vector: number, errorCode?: number): void;
   debugCapabilities(): { slots: number; kinds: string[] };
   setDebugSlots(

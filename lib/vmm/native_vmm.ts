@@ -268,6 +268,11 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return guard(() => this.native.gla2gpa(vcpu, gla, access) ?? undefined);
   }
 
+  serialInput(data: Buffer): void {
+    if (!Buffer.isBuffer(data)) throw new TypeError('"data" is not a Buffer');
+    this.native.serialInput(data);
+  }
+
   setBreakpointExits(on: boolean): void {
     this.native.setBreakpointExits(on);
   }

@@ -109,6 +109,8 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
   gla2gpa(vcpu: number, gla: bigint, access?: number): bigint | undefined;
   /** Whether int3 stops the vCPU with reason 'breakpoint' (all vCPUs). */
   setBreakpointExits(on: boolean): void;
+  /** Bytes for the guest's COM1 to receive (its console input), where the backend has it. */
+  serialInput?(data: Buffer): void;
   /** Present when the backend has execute debug slots (Z1). */
   readonly hwBreakpoints?: DebugSlots;
   /** Present when it has data debug slots (Z2-Z4); the same slots as `hwBreakpoints`. */

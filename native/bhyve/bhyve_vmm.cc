@@ -260,6 +260,13 @@ class BhyveVmm : public Vmm {
   }
 #endif
 
+  // The same line on the 8259 and the I/O APIC pin of that number, as bhyve's
+  // own ISA devices drive them.
+  void setIrqLine(int irq, bool level) override {
+    int rc = level ? vm_isa_assert_irq(ctx_, irq, irq) : vm_isa_deassert_irq(ctx_, irq, irq);
+    if (rc != 0) fail(level ? "vm_isa_assert_irq" : "vm_isa_deassert_irq");
+  }
+
   void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) override {
 #if !defined(VMM_FAKE_VMM)
     // VT-x delivers #BP as a software exception: the return address it pushes

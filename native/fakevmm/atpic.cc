@@ -4,6 +4,8 @@
 // PIT runs on wall-clock time at 1.193182 MHz; channel 0's IRQ0 goes to the
 // master PIC, whose output goes to vCPU 0. Channel 1 counts but drives
 // nothing. All functions run with ctx->mu held.
+#include <errno.h>
+
 #include <chrono>
 
 #include "fakevmm_impl.h"
@@ -319,3 +321,58 @@ void atpic_acknowledge(vmctx* ctx) {
 }
 
 }  // namespace fakevmm
+
+namespace fakevmm {
+
+void atpic_set_irq_level(VmCtx* ctx, int irq, bool level) {
+  const uint16_t bit = static_cast<uint16_t>(1u << irq);
+  const bool was = (ctx->isa_irq_level & bit) != 0;
+  ctx->isa_irq_level =
+      static_cast<uint16_t>(level ? (ctx->isa_irq_level | bit) : (ctx->isa_irq_level & ~bit));
+  if (level && !was) {
+    Pic8259& pic = ctx->pic[irq < 8 ? 0 : 1];
+    pic.irr = static_cast<uint8_t>(pic.irr | (1u << (irq & 7)));
+    if (ctx->vcpus[0] != nullptr) {
+      kick_locked(ctx->vcpus[0]);  // the PIC's output goes to vCPU 0
+    }
+  }
+}
+
+}  // namespace fakevmm
+
+namespace {
+
+int set_isa_irq(vmctx* ctx, int atpic_irq, bool level, bool pulse) {
+  // The I/O APIC pin is not modelled: the fake vmm has no I/O APIC.
+  if (ctx == nullptr || atpic_irq < 0 || atpic_irq > 15 || atpic_irq == 2) {
+    errno = EINVAL;
+    return -1;
+  }
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  fakevmm::atpic_set_irq_level(ctx, atpic_irq, level);
+  if (pulse) {
+    fakevmm::atpic_set_irq_level(ctx, atpic_irq, false);
+  }
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+int vm_isa_assert_irq(struct vmctx* ctx, int atpic_irq, int ioapic_irq) {
+  (void)ioapic_irq;
+  return set_isa_irq(ctx, atpic_irq, true, false);
+}
+
+int vm_isa_deassert_irq(struct vmctx* ctx, int atpic_irq, int ioapic_irq) {
+  (void)ioapic_irq;
+  return set_isa_irq(ctx, atpic_irq, false, false);
+}
+
+int vm_isa_pulse_irq(struct vmctx* ctx, int atpic_irq, int ioapic_irq) {
+  (void)ioapic_irq;
+  return set_isa_irq(ctx, atpic_irq, true, true);
+}
+
+}  // extern "C"

@@ -41,7 +41,6 @@ struct Pic8259 {
   bool read_isr = false;
 };
 
-// 8254 channel 0 (and the mode/command register).
 // One 8254 channel. Channel 0 raises IRQ0; channel 2's gate and output are
 // bits 0 and 5 of port 0x61 (Linux calibrates the TSC against it).
 struct Pit8254 {
@@ -164,7 +163,8 @@ struct vmctx {
 
   fakevmm::Pic8259 pic[2];
   fakevmm::Pit8254 pit[3];
-  uint8_t port61 = 0;  // NMI status and control: bit 0 channel 2's gate, bit 1 speaker data
+  uint8_t port61 = 0;          // NMI status and control: bit 0 channel 2's gate, bit 1 speaker data
+  uint16_t isa_irq_level = 0;  // lines driven through vm_isa_assert_irq, bit n = IRQ n
 
   // Guest execution is serialised: run_owner is the vCPU executing guest code
   // (-1: none); waiters queue in run_queue (FIFO) [mu].
@@ -209,6 +209,8 @@ void reset_registers(vcpu* v);
 bool atpic_port(VmCtx* ctx, uint16_t port, bool in, int bytes, uint32_t* val);
 void atpit_update(VmCtx* ctx, Clock::time_point now);
 int atpic_pending_vector(VmCtx* ctx);  // -1 if none
+// An ISA line driven by a device: a rising edge requests the IRQ (edge-triggered, as a PC's PICs).
+void atpic_set_irq_level(VmCtx* ctx, int irq, bool level);
 void atpic_acknowledge(VmCtx* ctx);
 
 // lapic.cc (ctx->mu held unless noted)

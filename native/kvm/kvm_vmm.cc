@@ -496,6 +496,14 @@ class KvmVmm : public Vmm {
     relayout();
   }
 
+  // KVM_IRQ_LINE: the in-kernel 8259 pair and I/O APIC take the ISA line.
+  void setIrqLine(int irq, bool level) override {
+    kvm_irq_level line{};
+    line.irq = static_cast<uint32_t>(irq);
+    line.level = level ? 1 : 0;
+    if (xioctl(vm_fd_, KVM_IRQ_LINE, &line) < 0) fail("KVM_IRQ_LINE");
+  }
+
   // KVM_SET_VCPU_EVENTS: the exception is delivered through the guest IDT
   // at the next entry, at the current RIP.
   void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) override {

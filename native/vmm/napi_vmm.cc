@@ -141,6 +141,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
                            InstanceMethod<&VmmObject::setRegisters>("setRegisters"),
                            InstanceMethod<&VmmObject::gla2gpa>("gla2gpa"),
                            InstanceMethod<&VmmObject::setBreakpointExits>("setBreakpointExits"),
+                           InstanceMethod<&VmmObject::serialInput>("serialInput"),
                            InstanceMethod<&VmmObject::injectException>("injectException"),
                            InstanceMethod<&VmmObject::debugCapabilities>("debugCapabilities"),
                            InstanceMethod<&VmmObject::setDebugSlots>("setDebugSlots"),
@@ -363,6 +364,19 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
   Napi::Value setBreakpointExits(const Napi::CallbackInfo& info) {
     try {
       machine(info.Env()).vmm().setBreakpointExits(info[0].ToBoolean());
+    } catch (const VmmError& error) {
+      throw toJsError(info.Env(), error);
+    }
+    return info.Env().Undefined();
+  }
+
+  // Bytes for the guest's COM1 to receive; it raises IRQ 4 when the guest
+  // enabled receive interrupts.
+  Napi::Value serialInput(const Napi::CallbackInfo& info) {
+    if (!info[0].IsBuffer()) throw Napi::TypeError::New(info.Env(), "\"data\" is not a Buffer");
+    auto data = info[0].As<Napi::Buffer<uint8_t>>();
+    try {
+      machine(info.Env()).serialInput(data.Data(), data.Length());
     } catch (const VmmError& error) {
       throw toJsError(info.Env(), error);
     }

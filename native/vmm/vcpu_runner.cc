@@ -19,7 +19,10 @@ const char* vcpuStateName(VcpuState state) {
 }
 
 Machine::Machine(std::unique_ptr<Vmm> vmm, EventSink* sink, VcpuPriority priority)
-    : vmm_(std::move(vmm)), sink_(sink), priority_(priority), ports_(sink) {
+    : vmm_(std::move(vmm)),
+      sink_(sink),
+      priority_(priority),
+      ports_(sink, [this](int irq, bool level) { vmm_->setIrqLine(irq, level); }) {
   for (int i = 0; i < vmm_->vcpuCount(); i++) vcpus_.push_back(std::make_unique<Vcpu>());
   // The machine is made on the thread that will drive it (Node's JS thread).
   std::string error = shortenCallerSlice();
@@ -130,6 +133,10 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
           ports_.out(exit.port, exit.size, exit.value);
         }
         vmm_->completePortIo(vcpu, exit, in_value);
+        if (ports_.takeResetRequest()) {
+          return StopEvent{vcpu, ExitKind::kShutdown, exit.rip + exit.inst_length,
+                           "the guest reset the machine (i8042 reset command)"};
+        }
         // The I/O instruction was the step: do not run a second one. (Length
         // 0: the backend runs the rest of the instruction, then stops.)
         if (options.mode == ResumeMode::kStep && exit.inst_length > 0) {

@@ -34,6 +34,8 @@ class Machine {
   ~Machine();
 
   Vmm& vmm() { return *vmm_; }
+  // Bytes for the guest's COM1 to receive (its console input).
+  void serialInput(const uint8_t* data, size_t len) { ports_.serialInput(data, len); }
   int vcpuCount() const { return static_cast<int>(vcpus_.size()); }
 
   // Creates the threads. vCPU 0 starts parked (its state is the loader's to

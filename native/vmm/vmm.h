@@ -137,6 +137,9 @@ class Vmm {
   // through the guest IDT at the next entry, at the current RIP (for a trap
   // such as an int3 that was not ours, the caller moves RIP past it first).
   virtual void injectException(int vcpu, int vector, bool has_error_code, uint32_t error_code) = 0;
+  // An ISA interrupt line (0-15) at `level`, as the devices user space models
+  // drive it (COM1's IRQ 4). Thread-safe: called from vCPU threads and the JS thread.
+  virtual void setIrqLine(int irq, bool level) {}
 
   // Make a vCPU that has not started yet runnable at a real-mode address
   // (after INIT/SIPI), or the boot vCPU at its loaded state.

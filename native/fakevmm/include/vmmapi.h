@@ -92,6 +92,9 @@ int vm_inject_exception(struct vcpu* vcpu, int vector, int errcode_valid, uint32
                         int restart_instruction);
 int vm_lapic_irq(struct vcpu* vcpu, int vector);
 int vm_lapic_local_irq(struct vcpu* vcpu, int vector);
+int vm_isa_assert_irq(struct vmctx* ctx, int atpic_irq, int ioapic_irq);
+int vm_isa_deassert_irq(struct vmctx* ctx, int atpic_irq, int ioapic_irq);
+int vm_isa_pulse_irq(struct vmctx* ctx, int atpic_irq, int ioapic_irq);
 int vm_inject_nmi(struct vcpu* vcpu);
 int vm_get_intinfo(struct vcpu* vcpu, uint64_t* i1, uint64_t* i2);
 int vm_set_intinfo(struct vcpu* vcpu, uint64_t exit_intinfo);
