@@ -46,8 +46,10 @@ describeEachBackend('interrupts', 'guest instructions under interrupts', (backen
     const g = boot(cpus);
     const result = parse(await g.waitForConsole(RESULT, backend.timeoutMs - 10000));
     expect(g.console()).not.toMatch(/exception|failed checks|counters wrong/);
-    expect(result).toMatchObject({ cpus, passes: passes * cpus, verdict: 'exact' });
-    // The kernel runs until each vCPU has taken 300 local APIC timer interrupts.
+    expect(result).toMatchObject({ cpus, verdict: 'exact' });
+    // Each vCPU runs its passes and on until it has taken 300 local APIC
+    // timer interrupts (a slow timer means more passes).
+    expect(result.passes).toBeGreaterThanOrEqual(passes * cpus);
     expect(result.apic).toBeGreaterThanOrEqual(300 * cpus);
     // The PIT's interrupts reach vCPU 0 between the APIC timer's.
     expect(result.pit).toBeGreaterThan(0);
