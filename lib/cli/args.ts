@@ -14,6 +14,8 @@ export interface RunOptions {
   cpus: number;
   serial: SerialTarget;
   cmdline: string;
+  /** Path of the initial RAM disk for a Linux kernel (--initrd). */
+  initrd?: string;
   /** Scheduling of the vCPU threads (--vcpu-priority). */
   vcpuPriority: VcpuPriority;
   /** Print every RSP packet in and out on stderr (--trace-rsp). */
@@ -38,7 +40,8 @@ export const USAGE = `usage: vmm-gdbstub run <kernel> [options]
   --memory SIZE                  guest RAM, e.g. 512M or 1G (default 512M)
   --cpus N                       vCPU count (default 1)
   --serial stdio|file:PATH       where COM1 output goes (default stdio)
-  --cmdline STR                  kernel command line
+  --cmdline STR                  kernel command line (--append STR: the same, QEMU's name)
+  --initrd PATH                  initial RAM disk for a Linux kernel (bzImage or vmlinux)
   --vcpu-priority normal|idle    idle: vCPU threads yield to every other thread, so the
                                  debugger is answered at once even when busy vCPUs
                                  outnumber host CPUs (default normal)
@@ -100,7 +103,9 @@ export function parseCommandLine(argv: string[]): Invocation {
         memory: { type: 'string', default: '512M' },
         cpus: { type: 'string', default: '1' },
         serial: { type: 'string', default: 'stdio' },
-        cmdline: { type: 'string', default: '' },
+        cmdline: { type: 'string' },
+        append: { type: 'string' },
+        initrd: { type: 'string' },
         'vcpu-priority': { type: 'string', default: 'normal' },
         'trace-rsp': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
@@ -145,6 +150,9 @@ export function parseCommandLine(argv: string[]): Invocation {
   }
   if (values.wait && gdb === undefined) throw new UsageError('--wait needs --gdb');
   if (values['trace-rsp'] && gdb === undefined) throw new UsageError('--trace-rsp needs --gdb');
+  if (values.cmdline !== undefined && values.append !== undefined) {
+    throw new UsageError('--append is another name for --cmdline: give one of them');
+  }
   const options: RunOptions = {
     kernel,
     backend: backend as BackendRequest,
@@ -152,9 +160,10 @@ export function parseCommandLine(argv: string[]): Invocation {
     memoryBytes,
     cpus,
     serial,
-    cmdline: values.cmdline,
+    cmdline: values.cmdline ?? values.append ?? '',
     vcpuPriority,
   };
+  if (values.initrd !== undefined) options.initrd = values.initrd;
   if (gdb !== undefined) options.gdb = gdb;
   if (values['trace-rsp']) options.traceRsp = true;
   return { command: 'run', options };

@@ -111,6 +111,24 @@ describe('parseCommandLine', () => {
     });
   });
 
+  it("takes --append as --cmdline, QEMU's name for it", () => {
+    const invocation = parseCommandLine(['run', 'bzImage', '--append', 'console=ttyS0']);
+    expect(invocation.command === 'run' && invocation.options.cmdline).toBe('console=ttyS0');
+  });
+
+  it('refuses --append together with --cmdline', () => {
+    expect(() => parseCommandLine(['run', 'k', '--append', 'a', '--cmdline', 'b'])).toThrow(
+      new UsageError('--append is another name for --cmdline: give one of them'),
+    );
+  });
+
+  it('passes --initrd through and leaves it out when not given', () => {
+    const withInitrd = parseCommandLine(['run', 'bzImage', '--initrd', '/tmp/initrd.gz']);
+    expect(withInitrd.command === 'run' && withInitrd.options.initrd).toBe('/tmp/initrd.gz');
+    const without = parseCommandLine(['run', 'bzImage']);
+    expect(without.command === 'run' && 'initrd' in without.options).toBe(false);
+  });
+
   it('leaves traceRsp out unless --trace-rsp is given', () => {
     const invocation = parseCommandLine(['run', 'k.elf', '--gdb', ':1234']);
     expect(invocation.command === 'run' && 'traceRsp' in invocation.options).toBe(false);
