@@ -39,7 +39,8 @@ interface Note {
 /** The notes of every PT_NOTE that lies inside the file; a malformed one ends its segment's list. */
 function readNotes(image: Buffer, elf: ElfFile): Note[] {
   const notes: Note[] = [];
-  const align4 = (n: number): number => (n + 3) & ~3;
+  // Arithmetic, not bitwise: note sizes are untrusted u32s and `&` would wrap them negative.
+  const align4 = (n: number): number => Math.ceil(n / 4) * 4;
   for (const range of elf.notes) {
     const end = range.offset + range.size;
     if (end > BigInt(image.length)) continue;

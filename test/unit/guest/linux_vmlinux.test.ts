@@ -32,6 +32,13 @@ describe('vmlinux detection', () => {
     expect(() => planBoot(truncated, options)).toThrow(HIGHER_HALF_REFUSAL);
   });
 
+  it('stops at a note whose sizes run past its segment, however large', () => {
+    const huge = Buffer.alloc(12);
+    huge.writeUInt32LE(0x80000000, 0); // namesz: negative once aligned with 32-bit bitwise ops
+    huge.writeUInt32LE(4, 4);
+    expect(() => planBoot(buildVmlinux([huge, LINUX_NOTE]), options)).toThrow(HIGHER_HALF_REFUSAL);
+  });
+
   it('keeps a plain identity-mapped ELF64 kernel as it was, notes or not', () => {
     const image = buildElf({
       entry: 0x200000,
