@@ -15,6 +15,8 @@ export interface RunOptions {
   cpus: number;
   serial: SerialTarget;
   cmdline: string;
+  /** Path of the initial RAM disk for a Linux kernel (--initrd). */
+  initrd?: string;
   /** Scheduling of the vCPU threads (--vcpu-priority). */
   vcpuPriority: VcpuPriority;
   /** Print every RSP packet in and out on stderr (--trace-rsp). */
@@ -78,7 +80,18 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: 'stdio',
     help: ['where COM1 output goes (default stdio)'],
   },
-  { name: 'cmdline', value: 'STR', default: '', help: ['kernel command line'] },
+  {
+    name: 'cmdline',
+    value: 'STR',
+    default: '',
+    aliases: ['append'],
+    help: ['kernel command line (--append is its QEMU name)'],
+  },
+  {
+    name: 'initrd',
+    value: 'PATH',
+    help: ['initial RAM disk for a Linux kernel (bzImage or vmlinux)'],
+  },
   {
     name: 'vcpu-priority',
     value: 'normal|idle',
@@ -94,10 +107,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: 'version', help: ['print the version'] },
 ];
 
+/** `-h, --help` or `--memory SIZE`; aliases are named in the help text. */
 function optionHead(spec: OptionSpec): string {
-  const names = [spec.name, ...(spec.aliases ?? [])].map((n) => `--${n}`).join(', ');
   const short = spec.short !== undefined ? `-${spec.short}, ` : '';
-  return `${short}${names}${spec.value !== undefined ? ` ${spec.value}` : ''}`;
+  return `${short}--${spec.name}${spec.value !== undefined ? ` ${spec.value}` : ''}`;
 }
 
 function usageText(): string {
@@ -268,6 +281,7 @@ export function parseCommandLine(argv: string[]): Invocation {
     vcpuPriority,
   };
   if (gdb !== undefined) options.gdb = gdb;
+  if (values.initrd !== undefined) options.initrd = text(values, 'initrd');
   if (values['trace-rsp'] === true) options.traceRsp = true;
   return { command: 'run', options };
 }

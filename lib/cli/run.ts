@@ -59,23 +59,28 @@ function connectHints(address: ListenAddress, kernel: string): string[] {
   ];
 }
 
-/** `vmm-gdbstub run`: boots the kernel and serves gdb; resolves with the exit status. */
-export async function run(options: RunOptions): Promise<number> {
-  let image: Buffer;
+function readInput(path: string): Buffer {
   try {
-    image = fs.readFileSync(options.kernel);
+    return fs.readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new RunError(
-      `${options.kernel}: ${code === 'ENOENT' ? 'no such file' : describeSystemError(error)}`,
+      `${path}: ${code === 'ENOENT' ? 'no such file' : describeSystemError(error)}`,
     );
   }
+}
+
+/** `vmm-gdbstub run`: boots the kernel and serves gdb; resolves with the exit status. */
+export async function run(options: RunOptions): Promise<number> {
+  const image = readInput(options.kernel);
+  const initrd = options.initrd === undefined ? undefined : readInput(options.initrd);
   let plan;
   try {
     plan = planBoot(image, {
       memorySize: options.memoryBytes,
       cmdline: options.cmdline,
       cpus: options.cpus,
+      ...(initrd === undefined ? {} : { initrd }),
     });
   } catch (error) {
     if (error instanceof BootError) throw new RunError(`${options.kernel}: ${error.message}`);

@@ -4,6 +4,9 @@ import { hasElfMagic, parseElf, type ElfFile } from './elf';
 import { longModeEntryState, multibootEntryState } from './entry_state';
 import { BootError, hex } from './errors';
 import { MAX_MEMORY_SIZE, MIN_MEMORY_SIZE } from './layout';
+import { planLinux } from './linux_boot';
+import { hasBzImageSignature, parseBzImage } from './linux_bzimage';
+import { isLinuxVmlinux, parseVmlinux } from './linux_vmlinux';
 import {
   addressFieldSegment,
   findMultiboot2Header,
@@ -25,16 +28,21 @@ const MAX_CPUS = 255;
 
 /**
  * Turns a kernel image into a boot plan: what to write into guest RAM and
- * vCPU 0's initial registers. A Multiboot v1 header wins over the ELF
- * headers (as with QEMU's -kernel); a plain x86-64 ELF executable is entered
- * in long mode. Does no I/O; throws BootError on any problem.
+ * vCPU 0's initial registers. A Linux bzImage (its "HdrS" setup header) is
+ * booted by the Linux boot protocol; otherwise a Multiboot v1 header wins
+ * over the ELF headers (as with QEMU's -kernel); an x86-64 ELF executable
+ * is a Linux vmlinux when its notes say so, else it is entered in long mode
+ * as a plain ELF64 kernel. Does no I/O; throws BootError on any problem.
  */
 export function planBoot(image: Buffer, options: BootOptions): BootPlan {
   checkOptions(image, options);
-  const info = bootInfoWrite(options.memorySize, options.cmdline);
+  if (hasBzImageSignature(image)) return planLinux(image, parseBzImage(image), options);
 
   const multiboot = findMultibootHeader(image);
-  if (multiboot !== undefined) return planMultiboot(image, multiboot, options, info);
+  if (multiboot !== undefined) {
+    refuseInitrd(options, 'a Multiboot kernel');
+    return planMultiboot(image, multiboot, options, bootInfo(options));
+  }
 
   const multiboot2At = findMultiboot2Header(image);
   if (multiboot2At !== undefined) {
@@ -53,7 +61,19 @@ export function planBoot(image: Buffer, options: BootOptions): BootPlan {
       '32-bit ELF without a Multiboot header: only Multiboot kernels may be 32-bit',
     );
   }
-  return planElf64(image, elf, options, info);
+  if (isLinuxVmlinux(image, elf)) return planLinux(image, parseVmlinux(elf), options);
+  refuseInitrd(options, 'a plain ELF64 kernel');
+  return planElf64(image, elf, options, bootInfo(options));
+}
+
+function bootInfo(options: BootOptions): MemoryWrite {
+  return bootInfoWrite(options.memorySize, options.cmdline);
+}
+
+function refuseInitrd(options: BootOptions, kind: string): void {
+  if (options.initrd !== undefined) {
+    throw new BootError(`an initrd is for Linux kernels; this image is ${kind}`);
+  }
 }
 
 function checkOptions(image: Buffer, options: BootOptions): void {
@@ -78,6 +98,12 @@ function checkOptions(image: Buffer, options: BootOptions): void {
   }
   if (!Number.isSafeInteger(cpus) || cpus < 1 || cpus > MAX_CPUS) {
     throw new BootError(`"cpus" must be an integer from 1 to ${MAX_CPUS}, got ${String(cpus)}`);
+  }
+  if (options.initrd !== undefined && !Buffer.isBuffer(options.initrd)) {
+    throw new BootError('"initrd" is not a Buffer');
+  }
+  if (options.initrd?.length === 0) {
+    throw new BootError('initrd is empty');
   }
 }
 

@@ -37,9 +37,16 @@ export const BOOT_CODE_SELECTOR = 0x08;
 export const DATA_SELECTOR = 0x10;
 export const OTHER_CODE_SELECTOR = 0x18;
 
-export function gdtFor(mode: 'protected' | 'long'): Descriptor[] {
+/** Linux's 64-bit boot protocol wants __BOOT_CS (0x10) and __BOOT_DS (0x18), its own GDT slots. */
+export const LINUX_BOOT_CS = 0x10;
+export const LINUX_BOOT_DS = 0x18;
+
+export type GdtKind = 'protected' | 'long' | 'linux';
+
+export function gdtFor(kind: GdtKind): Descriptor[] {
   const null_: Descriptor = { base: 0, limit: 0, access: 0 };
-  return mode === 'protected' ? [null_, CODE32, DATA, CODE64] : [null_, CODE64, DATA, CODE32];
+  if (kind === 'linux') return [null_, null_, CODE64, DATA];
+  return kind === 'protected' ? [null_, CODE32, DATA, CODE64] : [null_, CODE64, DATA, CODE32];
 }
 
 /** The 8-byte legacy descriptor for `d`. */

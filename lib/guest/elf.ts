@@ -5,6 +5,7 @@ export const EM_386 = 3;
 export const EM_X86_64 = 62;
 export const ET_EXEC = 2;
 export const PT_LOAD = 1;
+export const PT_NOTE = 4;
 
 const ELFCLASS32 = 1;
 const ELFCLASS64 = 2;
@@ -37,6 +38,13 @@ export interface ElfFile {
   entry: bigint;
   /** PT_LOAD headers with a non-zero p_memsz, in table order. */
   loads: LoadHeader[];
+  /** PT_NOTE file ranges, unchecked: whoever reads one checks it against the file. */
+  notes: NoteRange[];
+}
+
+export interface NoteRange {
+  offset: bigint;
+  size: bigint;
 }
 
 export function hasElfMagic(image: Buffer): boolean {
@@ -98,8 +106,12 @@ export function parseElf(image: Buffer): ElfFile {
   }
 
   const loads: LoadHeader[] = [];
+  const notes: NoteRange[] = [];
   for (let index = 0; index < phnum; index++) {
     const at = Number(phoff) + index * phentsize;
+    if (is64 && u32(image, at, 'p_type') === PT_NOTE) {
+      notes.push({ offset: u64(image, at + 8, 'p_offset'), size: u64(image, at + 32, 'p_filesz') });
+    }
     const header = is64 ? readPhdr64(image, at, index) : readPhdr32(image, at, index);
     if (header === undefined) continue;
     checkLoadHeader(image, header);
@@ -108,7 +120,7 @@ export function parseElf(image: Buffer): ElfFile {
   if (loads.length === 0) {
     throw new BootError('ELF has no non-empty PT_LOAD segment, so nothing to load');
   }
-  return { elfClass, entry, loads };
+  return { elfClass, entry, loads, notes };
 }
 
 function elfClassOf(image: Buffer): 32 | 64 {

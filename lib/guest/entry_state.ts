@@ -12,11 +12,14 @@ import {
   BOOT_CODE_SELECTOR,
   DATA,
   DATA_SELECTOR,
+  CODE64,
   gdtFor,
   gdtr,
+  LINUX_BOOT_CS,
+  LINUX_BOOT_DS,
   segmentRegister,
 } from './descriptors';
-import { BOOT_INFO_ADDR, BOOT_STACK_POINTER, PML4_ADDR } from './layout';
+import { BOOT_INFO_ADDR, BOOT_STACK_POINTER, PML4_ADDR, ZERO_PAGE_ADDR } from './layout';
 import { MULTIBOOT_BOOTLOADER_MAGIC } from './multiboot';
 
 const CR0_PE = 1n << 0n;
@@ -102,18 +105,41 @@ export function multibootEntryState(entry: bigint): RegisterFile {
  * of `kmain(info, magic)`; RBX and RAX hold the same two values, as a
  * Multiboot kernel would find them.
  */
-export function longModeEntryState(entry: bigint): RegisterFile {
-  const regs = baseRegisterFile();
-  flatSegments(regs, 'long');
+function longMode(regs: RegisterFile, entry: bigint): void {
   regs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
   regs.cr3 = BigInt(PML4_ADDR);
   regs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
   regs.efer = EFER_LME | EFER_LMA;
   regs.rip = entry;
   regs.rsp = BigInt(BOOT_STACK_POINTER);
+}
+
+export function longModeEntryState(entry: bigint): RegisterFile {
+  const regs = baseRegisterFile();
+  flatSegments(regs, 'long');
+  longMode(regs, entry);
   regs.rdi = BigInt(BOOT_INFO_ADDR);
   regs.rsi = BigInt(MULTIBOOT_BOOTLOADER_MAGIC);
   regs.rbx = regs.rdi;
   regs.rax = regs.rsi;
+  return regs;
+}
+
+/**
+ * Linux's 64-bit boot protocol (Documentation/arch/x86/boot.rst): long mode
+ * on identity page tables, CS = __BOOT_CS (flat 64-bit code), DS/ES/SS (and
+ * FS/GS) = __BOOT_DS (flat data) from the loader's GDT, interrupts off, RSI
+ * = the physical address of boot_params. The kernel sets up its own stack;
+ * RSP points at the loader's boot stack all the same.
+ */
+export function linuxEntryState(entry: bigint): RegisterFile {
+  const regs = baseRegisterFile();
+  regs.cs = segmentRegister(LINUX_BOOT_CS, CODE64);
+  for (const name of ['ds', 'es', 'fs', 'gs', 'ss'] as const) {
+    regs[name] = segmentRegister(LINUX_BOOT_DS, DATA);
+  }
+  regs.gdtr = gdtr(gdtFor('linux'));
+  longMode(regs, entry);
+  regs.rsi = BigInt(ZERO_PAGE_ADDR);
   return regs;
 }

@@ -9,7 +9,10 @@
  *   0x07000  GDT: null, boot code, data, other code
  *   0x80000  boot stack, 64 KiB    (ELF64 only; grows down from 0x90000)
  *   0x90000  boot info block, then its memory map, loader name and cmdline
+ *            (Linux: boot_params, the "zero page", then the cmdline at 0x91000)
  *   0x9fc00  end: the EBDA, reserved in the memory map as on a PC
+ *
+ * Linux boots also get an MP table at 0xf0000, in the reserved BIOS area.
  */
 
 export const KiB = 1024;
@@ -49,6 +52,22 @@ export const EBDA_START = 0x9fc00;
 export const BIOS_ROM_START = 0xf0000;
 export const HIGH_MEMORY_START = 0x100000;
 
+/** Linux's boot_params (struct boot_params, one page) takes the boot info block's place. */
+export const ZERO_PAGE_ADDR = 0x90000;
+export const ZERO_PAGE_SIZE = 0x1000;
+/** The Linux command line follows boot_params, up to the EBDA. */
+export const LINUX_CMDLINE_ADDR = ZERO_PAGE_ADDR + ZERO_PAGE_SIZE;
+/** The MP floating pointer and the configuration table after it, where Linux scans for them. */
+export const MP_TABLE_ADDR = BIOS_ROM_START;
+
+/**
+ * Above this the backends put no RAM below 4 GiB: the fake vmm maps
+ * memory past 3 GiB at 4 GiB (native/fakevmm: kLowmemLimit, kHighmemBase), as
+ * bhyve does, leaving the 32-bit MMIO hole (local APIC, I/O APIC) free.
+ */
+export const LOWMEM_LIMIT = 3 * GiB;
+export const HIGHMEM_BASE = 4 * GiB;
+
 export const MIN_MEMORY_SIZE = 2 * MiB;
 /** Guest RAM stays below the 32-bit MMIO hole (local APIC, I/O APIC). */
-export const MAX_MEMORY_SIZE = 3 * GiB;
+export const MAX_MEMORY_SIZE = LOWMEM_LIMIT;

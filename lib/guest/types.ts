@@ -7,6 +7,8 @@ export interface BootOptions {
   cmdline: string;
   /** vCPU count. Only vCPU 0 is in the plan; the others wait for INIT/SIPI. */
   cpus: number;
+  /** Linux only: the initial RAM disk, placed as high as the kernel's header allows. */
+  initrd?: Buffer;
 }
 
 /**
@@ -20,10 +22,14 @@ export interface MemoryWrite {
 }
 
 export interface BootPlan {
-  format: 'multiboot' | 'elf64';
-  /** Where vCPU 0 starts: a physical address (Multiboot) or an identity-mapped one (ELF64). */
+  format: 'multiboot' | 'elf64' | 'bzimage' | 'vmlinux';
+  /** Where vCPU 0 starts: a physical address (Multiboot) or an identity-mapped one (ELF64, Linux). */
   entry: bigint;
-  /** Every byte the loader puts into guest RAM: image segments, zeroed bss, boot info, GDT, page tables. */
+  /**
+   * Every byte the loader puts into guest RAM: image segments, zeroed bss,
+   * boot info, GDT, page tables; for Linux also boot_params, the command
+   * line, the initrd and the MP table.
+   */
   writes: MemoryWrite[];
   /** Complete initial state of vCPU 0. */
   bsp: RegisterFile;

@@ -113,6 +113,25 @@ describe('parseCommandLine', () => {
     });
   });
 
+  it("takes --append as --cmdline, QEMU's name for it", () => {
+    const invocation = parseCommandLine(['run', 'bzImage', '--append', 'console=ttyS0']);
+    expect(invocation.command === 'run' && invocation.options.cmdline).toBe('console=ttyS0');
+  });
+
+  it('takes the last of --append and --cmdline, as for any option given twice', () => {
+    const both = parseCommandLine(['run', 'k', '--append', 'a', '--cmdline', 'b']);
+    expect(both.command === 'run' && both.options.cmdline).toBe('b');
+    const reversed = parseCommandLine(['run', 'k', '--cmdline', 'b', '--append', 'a']);
+    expect(reversed.command === 'run' && reversed.options.cmdline).toBe('a');
+  });
+
+  it('passes --initrd through and leaves it out when not given', () => {
+    const withInitrd = parseCommandLine(['run', 'bzImage', '--initrd', '/tmp/initrd.gz']);
+    expect(withInitrd.command === 'run' && withInitrd.options.initrd).toBe('/tmp/initrd.gz');
+    const without = parseCommandLine(['run', 'bzImage']);
+    expect(without.command === 'run' && 'initrd' in without.options).toBe(false);
+  });
+
   it('leaves traceRsp out unless --trace-rsp is given', () => {
     const invocation = parseCommandLine(['run', 'k.elf', '--gdb', ':1234']);
     expect(invocation.command === 'run' && 'traceRsp' in invocation.options).toBe(false);

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { BootError, planBoot, type BootPlan } from '../../../lib/guest';
 import { buildElf, multibootHeader, rawImage } from './image_builder';
+import { buildBzImage, buildVmlinux } from './linux_image';
 
 /*
  * Hostile or corrupted images: whatever the bytes, planBoot either returns a
@@ -39,6 +40,8 @@ const seeds: Buffer[] = [
       }),
     },
   ]),
+  buildBzImage({ prefAddress: 0x200000, initSize: 0x100000 }),
+  buildVmlinux(),
 ];
 
 const interesting = fc.oneof(
@@ -151,9 +154,9 @@ describe('planBoot on hostile images', () => {
   });
 
   it('accepts every unmutated seed', () => {
-    for (const seed of seeds) checkOutcome(seed, 16 * MB);
+    for (const seed of seeds) checkOutcome(seed, 32 * MB);
     expect(
-      seeds.map((s) => planBoot(s, { memorySize: 16 * MB, cmdline: '', cpus: 1 }).format),
-    ).toEqual(['elf64', 'multiboot', 'multiboot']);
+      seeds.map((s) => planBoot(s, { memorySize: 32 * MB, cmdline: '', cpus: 1 }).format),
+    ).toEqual(['elf64', 'multiboot', 'multiboot', 'bzimage', 'vmlinux']);
   });
 });
