@@ -108,6 +108,12 @@ class BhyveVmm : public Vmm {
       if (v == nullptr) fail("vm_vcpu_open", i);
       vcpus_.push_back(v);
     }
+    // One package of `vcpus` cores, as QEMU's -smp N presents them (bhyve's
+    // own default is a package per vCPU): a guest then treats them as cores
+    // sharing one TSC (Linux calibrates a second core from the first).
+    if (vm_set_topology(ctx_, 1, static_cast<uint16_t>(config.vcpus), 1, maxcpus) != 0) {
+      fail("vm_set_topology");
+    }
     caps_ = std::vector<AppliedCaps>(config.vcpus);
     debug_slots_ = std::vector<DebugSlots>(config.vcpus);
     if (vm_setup_memory(ctx_, config.memory_bytes, VM_MMAP_ALL) != 0) fail("vm_setup_memory");

@@ -233,6 +233,18 @@ void fvi_abort_instruction(uc_engine* uc) {
   cpu_loop_exit(cs);
 }
 
+void fvi_set_cpu_identity(uc_engine* uc, uint32_t apic_id, int cores, int threads) {
+  X86CPU* cpu = X86_CPU(cpu_of(uc));
+  cpu->apic_id = apic_id;
+  cpu_of(uc)->nr_cores = cores;
+  cpu_of(uc)->nr_threads = threads;
+  cpu->env.features[FEAT_1_ECX] &= ~(uint32_t)(CPUID_EXT_X2APIC | CPUID_EXT_TSC_DEADLINE_TIMER);
+}
+
+void fvi_set_pause_exits(uc_engine* uc, int on) {
+  ((struct uc_struct*)uc)->vmm_pause_exits = on != 0;
+}
+
 void fvi_set_interrupt_window(uc_engine* uc, int on) {
   CPUState* cs = cpu_of(uc);
   if (on) {

@@ -47,6 +47,13 @@ void fvi_set_efer(uc_engine* uc, uint64_t val);
 uint64_t fvi_get_dr(uc_engine* uc, int n);
 void fvi_set_dr(uc_engine* uc, int n, uint64_t val);
 
+// What CPUID says of the vCPU: its initial APIC ID (leaf 1 EBX[31:24], leaf
+// 0xB EDX; Unicorn reports 0 on every engine), the cores and threads of its
+// package (leaves 1, 4 and 0xB), and no x2APIC or TSC-deadline timer, which
+// the fake vmm's xAPIC does not have (Unicorn's Haswell model claims both,
+// and a Linux guest waited seconds on deadline timers that never fired).
+void fvi_set_cpu_identity(uc_engine* uc, uint32_t apic_id, int cores, int threads);
+
 uint64_t fvi_get_kgs_base(uc_engine* uc);
 void fvi_set_kgs_base(uc_engine* uc, uint64_t val);
 
@@ -87,6 +94,11 @@ void fvi_abort_instruction(uc_engine* uc);
 // shadow), so that the caller delivers it there (our Unicorn patch
 // unicorn-2.1.4-interrupt-window-exit.patch). Cleared when it fires.
 void fvi_set_interrupt_window(uc_engine* uc, int on);
+
+// PAUSE ends uc_emu_start (on) or is a no-op (off), as VMX's pause-loop
+// exiting (our patch unicorn-2.1.4-pause-loop-exiting.patch). Safe to call
+// from another thread while the engine runs.
+void fvi_set_pause_exits(uc_engine* uc, int on);
 
 // After uc_emu_start returned: did the guest execute HLT (cleared by this
 // call)? Did a triple fault stop the CPU (cleared too)?

@@ -258,6 +258,9 @@ struct vcpu* vm_vcpu_open(struct vmctx* ctx, int vcpuid) {
     delete v;
     return fail(ENOMEM, static_cast<vcpu*>(nullptr));
   }
+  // APIC ID == vCPU id: packages, cores and threads as vm_set_topology says,
+  // APIC IDs numbered through them (one package of cores by default).
+  fvi_set_cpu_identity(v->uc, static_cast<uint32_t>(vcpuid), ctx->cores, ctx->threads);
   v->code_gen_seen = ctx->code_gen;  // a new engine has translated nothing
   fakevmm::reset_registers(v);
   ctx->vcpus[vcpuid] = v;
@@ -493,6 +496,11 @@ int vm_set_topology(struct vmctx* ctx, uint16_t sockets, uint16_t cores, uint16_
   ctx->sockets = sockets;
   ctx->cores = cores;
   ctx->threads = threads;
+  for (vcpu* v : ctx->vcpus) {
+    if (v != nullptr) {
+      fvi_set_cpu_identity(v->uc, static_cast<uint32_t>(v->id), cores, threads);
+    }
+  }
   ctx->maxcpus = maxcpus == 0 ? FAKEVMM_MAXCPU : maxcpus;
   return 0;
 }
