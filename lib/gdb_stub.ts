@@ -164,6 +164,7 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
     });
     connection.on('interrupt', () => {
       log.rsp('<- ^C');
+      session.interrupts = (session.interrupts ?? 0) + 1;
       void this.dbg.interrupt();
     });
     connection.on('warning', (line) => log.rsp(line));
