@@ -16,8 +16,11 @@ export function parseResume(body: string, withSignal: boolean): ResumeRequest | 
   if (withSignal) {
     if (!/^[0-9a-fA-F]{2}/.test(rest)) return undefined;
     rest = rest.slice(2);
-    if (rest !== '' && !rest.startsWith(';')) return undefined;
+    if (rest === '') return {};
+    // `;addr`: the address must follow (`C05;` is malformed).
+    if (!rest.startsWith(';')) return undefined;
     rest = rest.slice(1);
+    if (rest === '') return undefined;
   }
   if (rest === '') return {};
   const address = parseHexBigInt(rest);
