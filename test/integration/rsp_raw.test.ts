@@ -56,6 +56,20 @@ it('refuses a second client while the first session goes on', async () => {
   expect(await first.request('?')).toMatch(/^T02/);
 });
 
+it('tells of refused clients once, not once each (a storm of them does not flood the log)', async () => {
+  const notices: string[] = [];
+  fixture.stub().on('notice', (line) => notices.push(line));
+  const first = await connect();
+  await first.request('?');
+  for (let i = 0; i < 5; i++) {
+    const refused = await connect();
+    await refused.next();
+  }
+  expect(notices).toHaveLength(1);
+  expect(notices[0]).toMatch(/refused a second debugger connection/);
+  expect(await first.request('qC')).toBe('QC1');
+});
+
 it('a client that vanishes mid-packet leaves the guest running', async () => {
   const client = await connect();
   await client.request('?');
