@@ -64,4 +64,6 @@ export const Errors = {
   noSpace: 'E1c', // ENOSPC: every debug slot is in use
   /** EINTR: a Ctrl-C ended a long request (qSearch). */
   interrupted: 'E04',
+  /** EIO: the vCPU asked to run cannot (waiting for SIPI, stopped for good). */
+  cannotRun: 'E05',
 } as const;
