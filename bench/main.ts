@@ -21,6 +21,7 @@ import {
   type Attached,
 } from './measure';
 import { hotSpots } from './profile';
+import { QUICK_SOAK_COUNTS, SOAK_COUNTS, soakTable, soakUp, type SoakResult } from './soak';
 import { fmt, Results } from './report';
 import { summarise, type Budget } from './stats';
 import { launch, makeWorkDir, residentBytes, type LaunchOptions, type TargetKind } from './targets';
@@ -46,7 +47,10 @@ const KINDS: Record<string, TargetKind> = {
 
 const USAGE = `usage: npm run bench -- [options]
   --targets LIST    comma-separated: qemu-tcg,emu,qemu-kvm,kvm (default: those that run here)
-  --quick           smaller sample budgets (a smoke run)
+  --quick           smaller sample budgets (a smoke run); the soak runs a fifth as long
+  --soak-only       only the long-session soak: the stub's RSS over 10^5 breakpoint
+                    hits, 10^5 single steps and 10^4 connect/detach sessions
+                    (vmm-gdbstub targets only)
   --stub-root DIR   folder with dist/cli.js and addons/ of the stub to measure (default: this checkout)
   --qemu PATH       qemu-system-x86_64 to compare with (default: from PATH)
   --cpu N|free      run the client, every stub and the floor on CPU N (default 0),
@@ -393,6 +397,7 @@ export async function main(argv: string[], root: string): Promise<number> {
     options: {
       targets: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      'soak-only': { type: 'boolean', default: false },
       'stub-root': { type: 'string', default: root },
       qemu: { type: 'string' },
       cpu: { type: 'string', default: '0' },
@@ -478,6 +483,30 @@ export async function main(argv: string[], root: string): Promise<number> {
       .join(' ')}; ${placement}`,
   );
 
+  const soakCounts = quick ? QUICK_SOAK_COUNTS : SOAK_COUNTS;
+  const soaks: string[] = [];
+  const runSoak = async (kind: TargetKind) => {
+    say(`${kind.name}: soak`);
+    await guarded('soak', kind, ctx, async () => {
+      const results: SoakResult[] = await soakUp(
+        kind,
+        kernels.up,
+        ctx.symbols.addNumbers,
+        soakCounts,
+        ctx.launchOptions,
+        say,
+      );
+      soaks.push(soakTable(kind.name, results));
+    });
+  };
+  if (values['soak-only']) {
+    for (const name of names) if (!KINDS[name]!.qemu) await runSoak(KINDS[name]!);
+    process.stdout.write(`\n${soaks.join('\n\n')}\n`);
+    say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    fs.rmSync(workDir, { recursive: true, force: true });
+    return soaks.length > 0 ? 0 : 1;
+  }
+
   say('loopback floor');
   r.row('floor', 'loopback floor: this Node client, C server (median / p99 us)', 'none');
   r.row('floor-node', 'loopback: Node client and server (median / p99 us)', 'none');
@@ -522,6 +551,7 @@ export async function main(argv: string[], root: string): Promise<number> {
       say(`${kind.name}: smp.elf, ${cpus} vCPUs, --vcpu-priority idle`);
       await guarded(`smp ${cpus} idle`, kind, ctx, () => benchSmp(kind, ctx, cpus, true));
     }
+    if (!kind.qemu) await runSoak(kind);
   }
 
   const pairs = [
@@ -532,6 +562,7 @@ export async function main(argv: string[], root: string): Promise<number> {
   );
   process.stdout.write(`\n${r.markdown(pairs)}\n\n`);
   process.stdout.write(targetsReport(r, pairs, judgeFloor.median, idleFloor?.median, bulk) + '\n');
+  if (soaks.length > 0) process.stdout.write(`Long-session soak:\n\n${soaks.join('\n\n')}\n\n`);
   say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (values.json !== undefined) {
     fs.writeFileSync(

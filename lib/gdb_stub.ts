@@ -46,11 +46,16 @@ interface GdbStubEvents {
  */
 export const DEFAULT_PACKET_SIZE = 0x80000;
 
+/** At most one notice of refused connections this often (the first is told at once). */
+export const REFUSAL_NOTICE_INTERVAL_MS = 10000;
+
 /** Serves one debugger at a time over the GDB remote serial protocol. */
 export class GdbStub extends EventEmitter<GdbStubEvents> {
   private server: net.Server | undefined;
   private client: RspConnection | undefined;
   private readonly sockets = new Set<net.Socket>();
+  private lastRefusalNotice: number | undefined;
+  private refusalsUnreported = 0;
   readonly packetSize: number;
 
   constructor(
@@ -109,7 +114,7 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
       socket.on('data', () => undefined);
       socket.on('error', () => undefined);
       socket.setTimeout(2000, () => socket.destroy());
-      this.emit('notice', 'refused a second debugger connection; the first session goes on');
+      this.noteRefusal();
       return;
     }
     const connection = new RspConnection(socket, this.packetSize, {
@@ -165,6 +170,7 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
     });
     connection.on('interrupt', () => {
       log.rsp('<- ^C');
+      session.interrupts = (session.interrupts ?? 0) + 1;
       void this.dbg.interrupt();
     });
     connection.on('warning', (line) => log.rsp(line));
@@ -174,6 +180,31 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
     this.emit('attach');
     // Attaching stops the guest, so that gdb's first `?` finds it stopped.
     void this.dbg.interrupt();
+  }
+
+  /**
+   * One notice for a refused connection, then at most one a
+   * REFUSAL_NOTICE_INTERVAL_MS counting the others: a storm of clients must
+   * not flood the log.
+   */
+  private noteRefusal(): void {
+    const now = performance.now();
+    if (
+      this.lastRefusalNotice !== undefined &&
+      now - this.lastRefusalNotice < REFUSAL_NOTICE_INTERVAL_MS
+    ) {
+      this.refusalsUnreported++;
+      return;
+    }
+    const others = this.refusalsUnreported;
+    this.refusalsUnreported = 0;
+    this.lastRefusalNotice = now;
+    this.emit(
+      'notice',
+      others === 0
+        ? 'refused a second debugger connection; the first session goes on'
+        : `refused a second debugger connection (and ${others} more since the last notice); the first session goes on`,
+    );
   }
 
   private end(connection: RspConnection, how: 'detach' | 'kill'): void {

@@ -1,6 +1,8 @@
 import { parseHexBigInt } from '../rsp/hex';
 import type { CommandContext } from './types';
-import { reportStop } from './stop_reply';
+import { hexEncode } from '../rsp/hex';
+import { threadIdOf } from './thread_id';
+import { DEAD_SIGNAL, reportStop } from './stop_reply';
 import { Errors, type Command } from './types';
 
 export interface ResumeRequest {
@@ -16,8 +18,11 @@ export function parseResume(body: string, withSignal: boolean): ResumeRequest | 
   if (withSignal) {
     if (!/^[0-9a-fA-F]{2}/.test(rest)) return undefined;
     rest = rest.slice(2);
-    if (rest !== '' && !rest.startsWith(';')) return undefined;
+    if (rest === '') return {};
+    // `;addr`: the address must follow (`C05;` is malformed).
+    if (!rest.startsWith(';')) return undefined;
     rest = rest.slice(1);
+    if (rest === '') return undefined;
   }
   if (rest === '') return {};
   const address = parseHexBigInt(rest);
@@ -42,8 +47,30 @@ export function setResumeAddress(context: CommandContext, vcpu: number, address?
   }
 }
 
+/**
+ * The reply to a resume that cannot be done, or undefined when it can: a
+ * vCPU asked to step that cannot run (waiting for SIPI, stopped for good) is
+ * an error, named in an `O` line; a guest none of whose vCPUs can ever run
+ * again has ended (the exit reply `X0b`).
+ */
+export function refuseResume(context: CommandContext, stepped: number[]): string | undefined {
+  const { debugger: dbg, session } = context;
+  for (const vcpu of stepped) {
+    const why = dbg.cannotRun(vcpu);
+    if (why === undefined) continue;
+    const line = `vmm-gdbstub: thread ${threadIdOf(vcpu)} (vCPU ${vcpu}) cannot run: ${why}\n`;
+    session.sendEarly?.('O' + hexEncode(line));
+    return Errors.cannotRun;
+  }
+  if (dbg.vcpus().every((vcpu) => dbg.deadReason(vcpu) !== undefined)) return `X${DEAD_SIGNAL}`;
+  return undefined;
+}
+
 async function handleContinue(context: CommandContext, { address }: ResumeRequest) {
-  if (!setResumeAddress(context, resumeVcpu(context), address)) return Errors.invalid;
+  const vcpu = resumeVcpu(context);
+  const refused = refuseResume(context, address === undefined ? [] : [vcpu]);
+  if (refused !== undefined) return refused;
+  if (!setResumeAddress(context, vcpu, address)) return Errors.invalid;
   return reportStop(context.session, await context.debugger.continue());
 }
 

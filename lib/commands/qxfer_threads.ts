@@ -6,6 +6,8 @@ import type { Command } from './types';
 /** A vCPU's state in words: running, parked (and held by monitor pause), waiting for SIPI, exited. */
 export function vcpuStateText(dbg: Debugger, vcpu: number): string {
   const state = dbg.vmm.vcpuState(vcpu);
+  const dead = dbg.deadReason(vcpu);
+  if (dead !== undefined) return `stopped for good: ${dead}`;
   if (state === 'waiting-for-sipi') return 'waiting for SIPI';
   if (dbg.isHeld(vcpu)) return `${state}, held by monitor pause`;
   return state;

@@ -1,10 +1,12 @@
-import { parseResume, resumeVcpu, setResumeAddress, type ResumeRequest } from './c';
+import { parseResume, refuseResume, resumeVcpu, setResumeAddress, type ResumeRequest } from './c';
 import { reportStop } from './stop_reply';
 import { Errors, type Command, type CommandContext } from './types';
 
 async function handleStep(context: CommandContext, { address }: ResumeRequest) {
   const vcpu = resumeVcpu(context);
   if (vcpu >= context.debugger.vmm.vcpuCount) return Errors.noThread;
+  const refused = refuseResume(context, [vcpu]);
+  if (refused !== undefined) return refused;
   if (!setResumeAddress(context, vcpu, address)) return Errors.invalid;
   return reportStop(context.session, await context.debugger.step(vcpu));
 }

@@ -78,10 +78,10 @@ export const qAttached: Command<true> = {
   handle: () => '1',
 };
 
-/** `D`: detach; the server removes breakpoints and resumes the guest. */
+/** `D` or `D;pid` (multiprocess): detach; the server removes breakpoints and resumes the guest. */
 export const detach: Command<true> = {
   prefix: 'D',
-  parse: () => true,
+  parse: (body) => (body === '' || /^;[0-9a-fA-F]{1,16}$/.test(body) ? true : undefined),
   handle: ({ session }) => {
     session.ending = 'detach';
     return 'OK';
@@ -91,7 +91,7 @@ export const detach: Command<true> = {
 /** `k`: kill; no reply, the server stops the VM. */
 export const kill: Command<true> = {
   prefix: 'k',
-  parse: () => true,
+  parse: (body) => (body === '' ? true : undefined),
   handle: ({ session }) => {
     session.ending = 'kill';
     return null;

@@ -1,5 +1,6 @@
 import type { Stop } from '../debugger/debugger';
 import type { WatchKind } from '../debugger/hw_slots';
+import { hexEncode } from '../rsp/hex';
 import { threadIdOf } from './thread_id';
 import type { Session } from './types';
 
@@ -9,6 +10,13 @@ const WATCH_REASONS: Record<WatchKind, string> = {
   read: 'rwatch',
   access: 'awatch',
 };
+
+/**
+ * SIGSEGV: the signal of a vCPU that stopped for good (a triple fault, an
+ * exit the backend cannot continue from), in its stop reply and in the exit
+ * reply (`X0b`) once no vCPU can run: gdb and lldb both show it by name.
+ */
+export const DEAD_SIGNAL = '0b';
 
 /** The T stop reply for a stop, with the reason gdb understands. */
 export function stopReply(stop: Stop): string {
@@ -28,6 +36,7 @@ export function stopReply(stop: Stop): string {
     }
     case 'shutdown':
     case 'error':
+      return `T${DEAD_SIGNAL}${thread}`;
     case 'halt':
     case 'step':
       return `T05${thread}`;
@@ -42,5 +51,10 @@ export function stopReply(stop: Stop): string {
  */
 export function reportStop(session: Session, stop: Stop): string {
   session.generalVcpu = stop.vcpu;
+  if (stop.reason === 'shutdown' || stop.reason === 'error') {
+    // Said on the debugger's console, before the stop it explains.
+    const why = `vCPU ${stop.vcpu} (thread ${threadIdOf(stop.vcpu)}) stopped for good: ${stop.message ?? stop.reason}; its registers stay readable\n`;
+    session.sendEarly?.('O' + hexEncode(why));
+  }
   return stopReply(stop);
 }

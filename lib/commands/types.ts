@@ -20,6 +20,8 @@ export interface Session {
   sendEarly?: (payload: string) => void;
   /** Turns this connection's packet trace on stderr on or off (monitor log rsp); set by the stub. */
   traceRsp?: (on: boolean) => void;
+  /** Ctrl-Cs received so far; a long qSearch gives up when it changes. Set by the stub. */
+  interrupts?: number;
   /** Where m and x read guest memory (bulkReadBuffer); kept for the connection. */
   readBuffer?: Buffer;
   /**
@@ -60,4 +62,8 @@ export const Errors = {
   /** No such thread. */
   noThread: 'E03',
   noSpace: 'E1c', // ENOSPC: every debug slot is in use
+  /** EINTR: a Ctrl-C ended a long request (qSearch). */
+  interrupted: 'E04',
+  /** EIO: the vCPU asked to run cannot (waiting for SIPI, stopped for good). */
+  cannotRun: 'E05',
 } as const;

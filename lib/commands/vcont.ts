@@ -1,6 +1,7 @@
 import type { ResumeAction } from '../debugger/debugger';
 import { ALL_THREADS, ANY_THREAD, parseThreadId } from './thread_id';
 import { withThreadList } from './lldb_threads';
+import { refuseResume } from './c';
 import { reportStop } from './stop_reply';
 import { Errors, type Command } from './types';
 
@@ -62,6 +63,15 @@ export const vCont: Command<VContAction[]> = {
     for (const { vcpu } of actions) {
       if (vcpu !== undefined && vcpu >= dbg.vmm.vcpuCount) return Errors.noThread;
     }
+    // A step names its vCPU; so does a continue with a thread-id.
+    const named = [...plan].filter(([vcpu, action]) =>
+      actions.some((a) => a.vcpu === vcpu && (action === 'step' || a.action === 'c')),
+    );
+    const refused = refuseResume(
+      context,
+      named.map(([vcpu]) => vcpu),
+    );
+    if (refused !== undefined) return refused;
     if (plan.size === 0) {
       // Only t actions: every vCPU is already stopped; report where they are.
       return withThreadList(reportStop(session, await dbg.interrupt()), context);

@@ -9,21 +9,40 @@ export interface BreakpointRequest {
   kind: number;
 }
 
-/** Parses `type,addr,kind[;cond...]` (conditions and commands are not supported). */
+/**
+ * The kinds each type takes: Z0 and Z1 the length of x86's int3 (1, as gdb
+ * and lldb send it), Z2-Z4 a watched length DR7 can take.
+ */
+const KINDS_OF_TYPE: readonly (readonly number[])[] = [
+  [1],
+  [1],
+  [1, 2, 4, 8],
+  [1, 2, 4, 8],
+  [1, 2, 4, 8],
+];
+
+/**
+ * Parses `type,addr,kind[;...]`: type one digit 0-4, addr hex, kind one the
+ * type takes. What follows a `;` (agent-expression conditions `;X...`,
+ * commands `;cmds:...`) is split off here for the parser of that list; none
+ * is accepted yet.
+ */
 function parseBreakpoint(body: string): BreakpointRequest | undefined {
-  const [type, address, kind, ...rest] = body.split(',');
-  if (rest.length > 0 || type === undefined || address === undefined || kind === undefined) {
+  const semicolon = body.indexOf(';');
+  const head = semicolon < 0 ? body : body.slice(0, semicolon);
+  const suffix = semicolon < 0 ? undefined : body.slice(semicolon);
+  if (suffix !== undefined) return undefined; // conditions and commands: not yet
+  const fields = head.split(',');
+  if (fields.length !== 3) return undefined;
+  const [typeText, addressText, kindText] = fields as [string, string, string];
+  if (!/^[0-4]$/.test(typeText)) return undefined;
+  const type = Number(typeText);
+  const address = parseHexBigInt(addressText);
+  const kind = parseHexNumber(kindText);
+  if (address === undefined || kind === undefined || !KINDS_OF_TYPE[type]!.includes(kind)) {
     return undefined;
   }
-  const parsed = {
-    type: parseHexNumber(type),
-    address: parseHexBigInt(address),
-    kind: parseHexNumber(kind),
-  };
-  if (parsed.type === undefined || parsed.address === undefined || parsed.kind === undefined) {
-    return undefined;
-  }
-  return parsed as BreakpointRequest;
+  return { type, address, kind };
 }
 
 /** Z1-Z4 types: what each asks the debug slots for. */

@@ -94,6 +94,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   private readonly held = new Set<number>();
   /** Where each software breakpoint (by gpa) was asked for. */
   private readonly requested = new Map<bigint, RequestedAddress>();
+  /**
+   * vCPUs that stopped for good (triple fault, shutdown, an exit the backend
+   * cannot continue from), and why: they stay parked, their registers readable.
+   */
+  private readonly dead = new Map<number, string>();
 
   constructor(readonly vmm: Vmm) {
     super();
@@ -149,7 +154,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    */
   resume(requested: Map<number, ResumeAction>): Promise<Stop> {
     // A held vCPU is not continued; an explicit step of it is still honoured.
-    const actions = new Map([...requested].filter(([v, a]) => a === 'step' || !this.held.has(v)));
+    const actions = new Map(
+      [...requested].filter(([v, a]) => !this.dead.has(v) && (a === 'step' || !this.held.has(v))),
+    );
     if (this.phase !== 'stopped') return this.nextStop();
     const stopped = this.nextStop();
     while (this.queued.length > 0) {
@@ -312,6 +319,18 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     return this.held.has(vcpu);
   }
 
+  /** Why `vcpu` cannot run again (triple fault, ...), or undefined while it can. */
+  deadReason(vcpu: number): string | undefined {
+    return this.dead.get(vcpu);
+  }
+
+  /** Why `vcpu` cannot run now (stopped for good, or waiting for SIPI), or undefined. */
+  cannotRun(vcpu: number): string | undefined {
+    const dead = this.dead.get(vcpu);
+    if (dead !== undefined) return `stopped for good: ${dead}`;
+    return this.vmm.vcpuState(vcpu) === 'waiting-for-sipi' ? 'waiting for SIPI' : undefined;
+  }
+
   /** The inserted software breakpoints, by guest-physical address. */
   softwareBreakpoints(): SoftwareBreakpoint[] {
     return this.breakpoints.addresses().map((gpa) => {
@@ -341,7 +360,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   private resumeParked(): void {
     for (const vcpu of this.vcpus()) {
-      if (this.internalStep?.vcpu === vcpu) continue;
+      if (this.internalStep?.vcpu === vcpu || this.dead.has(vcpu)) continue;
       if (this.vmm.vcpuState(vcpu) === 'parked') {
         this.vmm.resume(vcpu);
         this.running.add(vcpu);
@@ -562,6 +581,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       return;
     }
     this.running.delete(original.vcpu);
+    if (original.reason === 'shutdown' || original.reason === 'error') {
+      this.dead.set(original.vcpu, original.message ?? original.reason);
+    }
     let event = original;
     if (this.handleForeignInt3(original) || this.isStaleSlotHit(original)) {
       if (this.phase === 'running') {

@@ -249,7 +249,12 @@ struct vcpu* vm_vcpu_open(struct vmctx* ctx, int vcpuid) {
     delete v;
     return fail(ENOMEM, static_cast<vcpu*>(nullptr));
   }
-  bool ok = uc_ctl_exits_enable(v->uc) == UC_ERR_OK &&
+  // Unicorn's default code buffer is 1 GiB per engine, and translated code is
+  // reclaimed only when the buffer is full: every breakpoint hit retranslates
+  // the blocks its lift and plant invalidate, so RSS climbed toward 1 GiB per
+  // vCPU. 32 MiB (QEMU's default before 5.2) bounds it; a full buffer flushes.
+  bool ok = uc_ctl_set_tcg_buffer_size(v->uc, 32u << 20) == UC_ERR_OK &&
+            uc_ctl_exits_enable(v->uc) == UC_ERR_OK &&
             uc_mmio_map(v->uc, fakevmm::kLapicBase, fakevmm::kPageSize, lapic_mmio_read, v,
                         lapic_mmio_write, v) == UC_ERR_OK &&
             (ctx->mem == nullptr || fakevmm::map_ram_into(ctx, v->uc)) && fakevmm::install_hooks(v);

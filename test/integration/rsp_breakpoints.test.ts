@@ -55,8 +55,12 @@ it("an int3 the guest executes itself is the guest's #BP, not a stop", async () 
   await fixture
     .guest()
     .waitForConsole(new RegExp(`exception 3 error 0x0 rip 0x${(at + 1n).toString(16)}`));
-  // The kernel's handler halts with interrupts off after its line: that stop, no swbreak.
-  expect(await client.next()).toBe('T05thread:1;');
+  // The kernel's handler halts with interrupts off after its line: the guest
+  // has stopped for good (an O line says why), and no swbreak.
+  expect(Buffer.from((await client.next()).slice(1), 'hex').toString()).toMatch(
+    /stopped for good: every vCPU halted with interrupts disabled/,
+  );
+  expect(await client.next()).toBe('T0bthread:1;');
 });
 
 it('a client killed mid-packet with breakpoints in: original bytes back, the guest runs', async () => {

@@ -56,6 +56,41 @@ it('refuses a second client while the first session goes on', async () => {
   expect(await first.request('?')).toMatch(/^T02/);
 });
 
+it('tells of refused clients once, not once each (a storm of them does not flood the log)', async () => {
+  const notices: string[] = [];
+  fixture.stub().on('notice', (line) => notices.push(line));
+  const first = await connect();
+  await first.request('?');
+  for (let i = 0; i < 5; i++) {
+    const refused = await connect();
+    await refused.next();
+  }
+  expect(notices).toHaveLength(1);
+  expect(notices[0]).toMatch(/refused a second debugger connection/);
+  expect(await first.request('qC')).toBe('QC1');
+});
+
+it('a vCPU that stops for good (triple fault, shutdown) is a SIGSEGV stop that says so; the dead vCPU refuses to run and the guest ends with X0b', async () => {
+  const client = await connect();
+  await client.request('?');
+  // Resuming at an address that holds no code: the guest cannot go on.
+  const stop = await client.request('c100');
+  expect(stop).toMatch(/^O/);
+  expect(Buffer.from(stop.slice(1), 'hex').toString()).toMatch(
+    /vCPU 0 \(thread 1\) stopped for good: /,
+  );
+  expect(await client.next()).toBe('T0bthread:1;');
+  expect(await client.request('p10')).toMatch(/^[0-9a-f]{16}$/); // registers stay readable
+  const info = await client.request(`qRcmd,${Buffer.from('info vcpus').toString('hex')}`);
+  expect(Buffer.from(info.slice(1), 'hex').toString()).toMatch(
+    /vCPU 0 \(thread 1\): stopped for good/,
+  );
+  await client.next(); // OK
+  expect(await client.request('s')).toMatch(/^O/);
+  expect(await client.next()).toBe('E05');
+  expect(await client.request('c')).toBe('X0b');
+});
+
 it('a client that vanishes mid-packet leaves the guest running', async () => {
   const client = await connect();
   await client.request('?');

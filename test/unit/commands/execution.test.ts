@@ -79,6 +79,26 @@ describe('vCont', () => {
     await send('Z0,20c,1');
     expect(await send('vCont;C05')).toBe('T05thread:2;swbreak:;');
   });
+  it('stepping or continuing a vCPU that waits for SIPI is an error naming it', async () => {
+    const { send, vmm, session, rip } = setup(2);
+    const state = vmm.vcpuState.bind(vmm);
+    jest
+      .spyOn(vmm, 'vcpuState')
+      .mockImplementation((v) => (v === 1 ? 'waiting-for-sipi' : state(v)));
+    const said: string[] = [];
+    session.sendEarly = (payload) => said.push(Buffer.from(payload.slice(1), 'hex').toString());
+    expect(await send('vCont;s:2')).toBe('E05');
+    expect(await send('vCont;c:2')).toBe('E05');
+    expect(said).toEqual([
+      'vmm-gdbstub: thread 2 (vCPU 1) cannot run: waiting for SIPI\n',
+      'vmm-gdbstub: thread 2 (vCPU 1) cannot run: waiting for SIPI\n',
+    ]);
+    session.continueVcpu = 1;
+    expect(await send('s')).toBe('E05');
+    expect(rip(0)).toBe(0x100n);
+    // The vCPU that can run still steps, and its stop names it.
+    expect(await send('vCont;s:1')).toBe('T05thread:1;');
+  });
   it('rejects malformed vCont and unknown threads', async () => {
     const { send } = setup();
     expect(await send('vCont;q')).toMatch(/^E/);

@@ -4,6 +4,8 @@ import { Debugger } from '../../../lib/debugger/debugger';
 import { payloadBytes } from '../../../lib/rsp/encoded_payload';
 import { MockVmm } from '../../../lib/vmm/mock_vmm';
 
+const baseSession: Session = { generalVcpu: 0, continueVcpu: -1, packetSize: 0x1000 };
+
 function setup(session: Partial<Session> = {}) {
   // Guest-virtual = guest-physical + 0x1000: virtual page 0 is unmapped.
   const vmm = new MockVmm({ memoryBytes: 0x4000, virtualOffset: 0x1000n });
@@ -96,11 +98,46 @@ describe('qSearch:memory and t', () => {
   it('finds a pattern, across a window seam too', async () => {
     const { vmm, send } = setup();
     vmm.ram.set(Buffer.from('needle'), 0x2ff0);
-    expect(await send(`qSearch:memory:1000;3000;${Buffer.from('needle').toString('hex')}`)).toBe(
-      '1,3ff0',
-    );
+    expect(await send('qSearch:memory:1000;3000;needle')).toBe('1,3ff0');
     expect(await send('qSearch:memory:1000;10;ffffffff')).toBe('0');
     expect(await send('qSearch:memory:0;10;00')).toMatch(/^E/);
+  });
+  it('reads the pattern as escaped binary, as gdb sends it, not as hex', async () => {
+    const { vmm, send } = setup();
+    vmm.ram.set(Buffer.from('abcd'), 0x1000);
+    vmm.ram.set([0xab, 0xcd], 0x1010);
+    expect(await send('qSearch:memory:2000;100;abcd')).toBe('1,2000');
+    // Bytes that are not hex digits, a ';' and an escaped '}' (0x7d) and '#' (0x23).
+    vmm.ram.set(Buffer.from([0x00, 0x3b, 0x7d, 0x23, 0xff]), 0x1800);
+    const pattern = Buffer.from([0x00, 0x3b, 0x7d, 0x5d, 0x7d, 0x03, 0xff]);
+    const packet = Buffer.concat([Buffer.from('qSearch:memory:1000;3000;'), pattern]);
+    expect(await send(packet)).toBe('1,2800');
+    expect(await send('qSearch:memory:1000;3000;}')).toMatch(/^E/); // a lone escape
+  });
+  it('ends a length past guest RAM at its end', async () => {
+    const { send } = setup();
+    expect(await send('qSearch:memory:1000;ffffffffffffffff;not in RAM')).toBe('0');
+    expect(await send('qSearch:memory:fffffffffffffff0;ffffffffffffffff;x')).toMatch(/^E/);
+  });
+  it('searches in slices, reading into one buffer, and a Ctrl-C ends it', async () => {
+    const vmm = new MockVmm({ memoryBytes: 0x400000 });
+    const context = { debugger: new Debugger(vmm), session: { ...baseSession } };
+    const copies = jest.spyOn(vmm, 'readPhysical');
+    let ticks = 0;
+    const tick = (): void => {
+      ticks++;
+      if (!done) setImmediate(tick);
+    };
+    let done = false;
+    setImmediate(tick);
+    const { reply } = await dispatch(context, Buffer.from('qSearch:memory:0;400000;absent'));
+    done = true;
+    expect(reply).toBe('0');
+    expect(ticks).toBeGreaterThan(1); // the event loop ran while it searched
+    expect(copies).not.toHaveBeenCalled();
+    const pending = dispatch(context, Buffer.from('qSearch:memory:0;400000;absent'));
+    setImmediate(() => (context.session.interrupts = 1));
+    expect((await pending).reply).toBe('E04');
   });
   it('t searches backwards under a mask', async () => {
     const { vmm, send } = setup();
