@@ -1,7 +1,8 @@
 // Fake vmm: a per-vCPU local APIC in xAPIC mode (MMIO page at 0xFEE00000):
-// ID (= vCPU id), version, TPR/PPR, EOI, SVR, ISR/IRR, ICR (fixed, NMI,
-// INIT, STARTUP IPIs; delivery status always reads idle), LVT registers and
-// the timer (one-shot and periodic, wall clock, FAKEVMM_LAPIC_BUS_HZ input).
+// ID (= vCPU id), version, TPR/PPR, EOI, SVR, LDR/DFR, ISR/IRR, ICR (fixed,
+// lowest-priority, NMI, INIT and STARTUP IPIs, to physical or logical
+// destinations; delivery status always reads idle), LVT registers and the
+// timer (one-shot and periodic, wall clock, FAKEVMM_LAPIC_BUS_HZ input).
 // A STARTUP IPI to a vCPU that got INIT and was never started makes the
 // sender's vm_run return VM_EXITCODE_SPINUP_AP. All functions run with
 // ctx->mu held.
@@ -41,6 +42,17 @@ uint32_t ppr(const fakevmm::Lapic& a) {
   return (a.tpr & 0xf0) >= isr_class ? a.tpr : isr_class;
 }
 
+// Logical destination (ICR bit 11) against a target's LDR: the flat model
+// (DFR 0xF...) matches any common bit of eight; the cluster model (DFR
+// 0x0...) matches the cluster in the high nibble and a bit in the low one.
+bool logical_match(const fakevmm::Lapic& a, uint32_t dest) {
+  const uint32_t ldr = a.ldr >> 24;
+  if ((a.dfr >> 28) == 0xf) {
+    return (ldr & dest) != 0;
+  }
+  return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf) != 0;
+}
+
 void send_ipi(vcpu* self, uint32_t lo, uint32_t hi) {
   vmctx* ctx = self->ctx;
   uint32_t mode = (lo >> 8) & 7;
@@ -52,6 +64,8 @@ void send_ipi(vcpu* self, uint32_t lo, uint32_t hi) {
   if (mode == 5 && level_trigger && !level_assert) {
     return;  // INIT level de-assert: nothing to do
   }
+  const bool logical = (lo & (1u << 11)) != 0;
+  bool delivered_lowest = false;
   for (int id = 0; id < FAKEVMM_MAXCPU && id < ctx->maxcpus; id++) {
     bool hit;
     switch (shorthand) {
@@ -65,11 +79,18 @@ void send_ipi(vcpu* self, uint32_t lo, uint32_t hi) {
         hit = id != self->id && ctx->vcpus[id] != nullptr;
         break;
       default:
-        hit = dest == 0xff ? ctx->vcpus[id] != nullptr : static_cast<uint32_t>(id) == dest;
+        if (dest == 0xff) {
+          hit = ctx->vcpus[id] != nullptr;
+        } else if (logical) {
+          hit = ctx->vcpus[id] != nullptr && logical_match(ctx->vcpus[id]->lapic, dest);
+        } else {
+          hit = static_cast<uint32_t>(id) == dest;
+        }
     }
-    if (!hit) {
+    if (!hit || (mode == 1 && delivered_lowest)) {
       continue;
     }
+    delivered_lowest = mode == 1;  // lowest priority: one of the targets takes it
     vcpu* t = ctx->vcpus[id];
     switch (mode) {
       case 0:  // fixed
