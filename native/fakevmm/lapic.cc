@@ -9,6 +9,7 @@
 #include <chrono>
 
 #include "fakevmm_impl.h"
+#include "uc_internal.h"
 
 namespace {
 
@@ -51,6 +52,17 @@ bool logical_match(const fakevmm::Lapic& a, uint32_t dest) {
     return (ldr & dest) != 0;
   }
   return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf) != 0;
+}
+
+// The sender of an IPI to another vCPU usually waits for its answer, with
+// PAUSE in the loop (Linux's call-function IPIs, TLB shootdowns): its next
+// PAUSE hands the run to the target, which takes the IPI at once instead of
+// after the sender's time slice. Only then: a PAUSE loop that is a delay
+// keeps its slice.
+void yield_on_pause(vcpu* self, vcpu* target) {
+  if (target != self) {
+    fvi_set_pause_exits(self->uc, 1);
+  }
 }
 
 void send_ipi(vcpu* self, uint32_t lo, uint32_t hi) {
@@ -98,12 +110,14 @@ void send_ipi(vcpu* self, uint32_t lo, uint32_t hi) {
         if (t != nullptr) {
           fakevmm::lapic_set_irr(t, vector);
           fakevmm::kick_locked(t);
+          yield_on_pause(self, t);
         }
         break;
       case 4:  // NMI
         if (t != nullptr) {
           t->nmi_pending = true;
           fakevmm::kick_locked(t);
+          yield_on_pause(self, t);
         }
         break;
       case 5:  // INIT

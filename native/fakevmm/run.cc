@@ -286,10 +286,6 @@ bool acquire_run(vcpu* v, std::unique_lock<std::mutex>& lk) {
     fvi_set_pause_exits(v->uc, 0);
     return true;
   }
-  if (ctx->run_owner >= 0) {
-    // A vCPU spinning with PAUSE (on a lock, on an IPI it sent) yields to us.
-    fvi_set_pause_exits(ctx->vcpus[ctx->run_owner]->uc, 1);
-  }
   ctx->run_queue.push_back(v->id);
   while (!(ctx->run_owner < 0 && ctx->run_queue.front() == v->id)) {
     if (v->kick) {
@@ -306,7 +302,7 @@ bool acquire_run(vcpu* v, std::unique_lock<std::mutex>& lk) {
   }
   ctx->run_queue.pop_front();
   ctx->run_owner = v->id;
-  fvi_set_pause_exits(v->uc, ctx->run_queue.empty() ? 0 : 1);
+  fvi_set_pause_exits(v->uc, 0);
   return true;
 }
 
