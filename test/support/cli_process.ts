@@ -21,9 +21,16 @@ export interface CliProcess {
 
 const SIGNALS: Record<string, number> = { SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
-/** Starts `node dist/cli.js ...args` (built by `npm run build:ts`). */
-export function startCli(args: string[], env: NodeJS.ProcessEnv = process.env): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `node dist/cli.js ...args` (built by `npm run build:ts`); with
+ * `stdin: 'pipe'` the test writes the CLI's standard input (child.stdin).
+ */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  stdin: 'ignore' | 'pipe' = 'ignore',
+): CliProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: [stdin, 'pipe', 'pipe'] });
   const out = { stdout: '', stderr: '' };
   const listeners: (() => void)[] = [];
   // Each pending check runs once per event, and registers itself again while unmatched.
