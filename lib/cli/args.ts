@@ -78,7 +78,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     name: 'serial',
     value: 'stdio|file:PATH',
     default: 'stdio',
-    help: ['where COM1 output goes (default stdio)'],
+    help: [
+      'where COM1 output goes (default stdio); with stdio, standard',
+      'input is its input (raw on a terminal: Ctrl-A x quits)',
+    ],
   },
   {
     name: 'cmdline',
