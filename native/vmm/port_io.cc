@@ -18,14 +18,11 @@ void PortIoBus::out(uint16_t port, uint8_t size, uint32_t value) {
   const uint8_t byte = static_cast<uint8_t>(value);
   if (port >= kCom1 && port <= kCom1 + 7) {
     com1_.out(port - kCom1, byte);
-  } else if (rtc_.out(port, byte)) {
-    // handled
   } else if (port == kI8042Command) {
     if (byte == kI8042Reset) reset_requested_ = true;
-  } else if (port != kPostCodePort) {
+  } else if (!rtc_.out(port, byte) && port != kPostCodePort) {
     logUnknownOnce(port, false);
   }
-  (void)size;
 }
 
 uint32_t PortIoBus::in(uint16_t port, uint8_t size) {
