@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Debugger } from '../debugger/debugger';
+import { Debugger, endsGuest } from '../debugger/debugger';
 import { GdbStub, type ListenAddress } from '../gdb_stub';
 import { openConsole, type SerialTarget } from '../guest/console';
 import { attachSerialInput } from '../guest/serial_input';
@@ -126,7 +126,10 @@ export async function run(options: RunOptions): Promise<number> {
   return new Promise<number>((resolve) => {
     let stub: GdbStub | undefined;
     let attached = false;
+    let finished = false;
     const finish = (status: number) => {
+      if (finished) return; // the guest's end and a debugger's exit can both get here
+      finished = true;
       detachInput();
       void stub?.close();
       vmm.destroy();
@@ -136,7 +139,11 @@ export async function run(options: RunOptions): Promise<number> {
 
     dbg.on('stopped', (stop) => {
       if (attached) return;
-      if (stop.reason === 'shutdown' || stop.reason === 'error' || stop.reason === 'halt') {
+      if (endsGuest(stop)) {
+        // Powered off, reset or halted for good: nothing is left to debug.
+        say(`the guest ended: ${stop.message ?? stop.end}`);
+        finish(0);
+      } else if (stop.reason === 'shutdown' || stop.reason === 'error' || stop.reason === 'halt') {
         say(
           `vCPU ${stop.vcpu} stopped: ${stop.message ?? stop.reason} (rip 0x${stop.rip.toString(16)})`,
         );
@@ -166,6 +173,8 @@ export async function run(options: RunOptions): Promise<number> {
     });
     stub.on('detach', () => {
       attached = false;
+      // The debugger saw the exit reply and left: the run is over.
+      if (dbg.guestEnded() !== undefined) finish(0);
     });
     stub.on('kill', () => finish(0));
     stub.on('notice', say);

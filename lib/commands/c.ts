@@ -2,7 +2,7 @@ import { parseHexBigInt } from '../rsp/hex';
 import type { CommandContext } from './types';
 import { hexEncode } from '../rsp/hex';
 import { threadIdOf } from './thread_id';
-import { DEAD_SIGNAL, reportStop } from './stop_reply';
+import { DEAD_SIGNAL, GUEST_END_REPLY, reportStop } from './stop_reply';
 import { Errors, type Command } from './types';
 
 export interface ResumeRequest {
@@ -50,11 +50,12 @@ export function setResumeAddress(context: CommandContext, vcpu: number, address?
 /**
  * The reply to a resume that cannot be done, or undefined when it can: a
  * vCPU asked to step that cannot run (waiting for SIPI, stopped for good) is
- * an error, named in an `O` line; a guest none of whose vCPUs can ever run
- * again has ended (the exit reply `X0b`).
+ * an error, named in an `O` line; a guest that ended (`W00`) or none of whose
+ * vCPUs can ever run again (`X0b`) gets its exit reply again.
  */
 export function refuseResume(context: CommandContext, stepped: number[]): string | undefined {
   const { debugger: dbg, session } = context;
+  if (dbg.guestEnded() !== undefined) return GUEST_END_REPLY;
   for (const vcpu of stepped) {
     const why = dbg.cannotRun(vcpu);
     if (why === undefined) continue;

@@ -1,4 +1,4 @@
-import type { Stop } from '../debugger/debugger';
+import { endsGuest, type Stop } from '../debugger/debugger';
 import type { WatchKind } from '../debugger/hw_slots';
 import { hexEncode } from '../rsp/hex';
 import { threadIdOf } from './thread_id';
@@ -18,6 +18,12 @@ const WATCH_REASONS: Record<WatchKind, string> = {
  */
 export const DEAD_SIGNAL = '0b';
 
+/**
+ * The exit reply for a guest that ended (powered off, reset, every vCPU
+ * halted for good): status 0, as a process that exited normally.
+ */
+export const GUEST_END_REPLY = 'W00';
+
 /** The T stop reply for a stop, with the reason gdb understands. */
 export function stopReply(stop: Stop): string {
   const thread = `thread:${threadIdOf(stop.vcpu)};`;
@@ -35,6 +41,7 @@ export function stopReply(stop: Stop): string {
       return `T05${thread}${name}:${stop.watch.address.toString(16)};`;
     }
     case 'shutdown':
+      return endsGuest(stop) ? GUEST_END_REPLY : `T${DEAD_SIGNAL}${thread}`;
     case 'error':
       return `T${DEAD_SIGNAL}${thread}`;
     case 'halt':
@@ -51,7 +58,11 @@ export function stopReply(stop: Stop): string {
  */
 export function reportStop(session: Session, stop: Stop): string {
   session.generalVcpu = stop.vcpu;
-  if (stop.reason === 'shutdown' || stop.reason === 'error') {
+  if (endsGuest(stop)) {
+    session.sendEarly?.(
+      'O' + hexEncode(`vmm-gdbstub: the guest ended: ${stop.message ?? stop.end}\n`),
+    );
+  } else if (stop.reason === 'shutdown' || stop.reason === 'error') {
     // Said on the debugger's console, before the stop it explains.
     const why = `vCPU ${stop.vcpu} (thread ${threadIdOf(stop.vcpu)}) stopped for good: ${stop.message ?? stop.reason}; its registers stay readable\n`;
     session.sendEarly?.('O' + hexEncode(why));

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { StopEvent, Vmm } from '../vmm/vmm';
+import type { MachineEnd, StopEvent, Vmm } from '../vmm/vmm';
 import { Access } from '../vmm/vmm';
 import type { RegisterFile } from '../vmm/registers';
 import { BreakpointTable, INT3 } from './breakpoints';
@@ -13,10 +13,20 @@ export interface Stop {
   reason: StopEvent['reason'] | 'interrupt';
   rip: bigint;
   message?: string;
+  /** 'shutdown': how the machine ended, where the backend knows it. */
+  end?: MachineEnd;
   /** 'debug-register', 'watchpoint': the debug slot hit, when it is one of ours. */
   slot?: number;
   /** 'watchpoint': what was asked to be watched there. */
   watch?: { kind: WatchKind; address: bigint };
+}
+
+/** Whether a stop is the end of the guest: a power-off, a reset, every vCPU halted for good. */
+export function endsGuest(stop: Pick<Stop, 'reason' | 'end'>): boolean {
+  return (
+    stop.reason === 'shutdown' &&
+    (stop.end === 'power-off' || stop.end === 'reset' || stop.end === 'halt')
+  );
 }
 
 /** What one vCPU does on a resume; vCPUs without an action stay stopped. */
@@ -99,6 +109,8 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * cannot continue from), and why: they stay parked, their registers readable.
    */
   private readonly dead = new Map<number, string>();
+  /** Why the guest ended (powered off, reset, every vCPU halted for good); undefined while it has not. */
+  private endReason: string | undefined;
 
   constructor(readonly vmm: Vmm) {
     super();
@@ -264,6 +276,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   private toStop(event: StopEvent): Stop {
     const stop: Stop = { vcpu: event.vcpu, reason: event.reason, rip: event.rip };
     if (event.message !== undefined) stop.message = event.message;
+    if (event.end !== undefined) stop.end = event.end;
     if (event.slot !== undefined) {
       stop.slot = event.slot;
       const entry = this.hardware.entry(event.slot);
@@ -322,6 +335,14 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   /** Why `vcpu` cannot run again (triple fault, ...), or undefined while it can. */
   deadReason(vcpu: number): string | undefined {
     return this.dead.get(vcpu);
+  }
+
+  /**
+   * Why the guest as a whole has ended (a power-off, a reset, every vCPU
+   * halted for good: gdb's exit reply), or undefined while it has not.
+   */
+  guestEnded(): string | undefined {
+    return this.endReason;
   }
 
   /** Why `vcpu` cannot run now (stopped for good, or waiting for SIPI), or undefined. */
@@ -583,6 +604,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.running.delete(original.vcpu);
     if (original.reason === 'shutdown' || original.reason === 'error') {
       this.dead.set(original.vcpu, original.message ?? original.reason);
+      if (endsGuest(original)) this.endReason ??= original.message ?? original.end;
     }
     let event = original;
     if (this.handleForeignInt3(original) || this.isStaleSlotHit(original)) {

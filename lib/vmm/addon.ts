@@ -38,6 +38,7 @@ export type NativeEvent =
       reason: string;
       rip: bigint;
       message?: string;
+      end?: string;
       slot?: number;
       address?: bigint;
       access?: string;

@@ -14,6 +14,7 @@ import {
   type DebugSlot,
   type DebugSlotKind,
   type DebugSlots,
+  type MachineEnd,
   type MemoryRegion,
   type ResumeOptions,
   type StartMode,
@@ -204,6 +205,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
           rip: event.rip,
         };
         if (event.message !== undefined) stop.message = event.message;
+        if (event.end !== undefined) stop.end = event.end as MachineEnd;
         if (event.slot !== undefined) stop.slot = event.slot;
         if (event.address !== undefined) stop.address = event.address;
         if (event.access !== undefined) stop.access = event.access as StopEvent['access'];

@@ -18,6 +18,13 @@ export type StopReason =
   | 'shutdown'
   | 'error';
 
+/**
+ * How a 'shutdown' ended the machine, where the backend knows it: a
+ * power-off, a reset or every vCPU halted for good ends the guest; a triple
+ * fault leaves the vCPU that took it to look at.
+ */
+export type MachineEnd = 'power-off' | 'reset' | 'halt' | 'triple-fault';
+
 /** What a debug slot stops on: executing its address, or a data access (x86 DR7's R/W). */
 export type DebugSlotKind = 'exec' | 'write' | 'read' | 'access';
 
@@ -54,6 +61,8 @@ export interface StopEvent {
   /** Where the vCPU stopped; for 'breakpoint' the address of the int3. */
   rip: bigint;
   message?: string;
+  /** 'shutdown': how the machine ended, where the backend knows it. */
+  end?: MachineEnd;
   /** 'debug-register', 'watchpoint': the debug slot hit (absent: not one of the debugger's). */
   slot?: number;
   /** 'watchpoint': the slot's address and kind. */

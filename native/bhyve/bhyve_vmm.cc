@@ -87,6 +87,21 @@ std::string suspendReason(int how) {
   }
 }
 
+MachineEnd machineEnd(int how) {
+  switch (how) {
+    case VM_SUSPEND_RESET:
+      return MachineEnd::kReset;
+    case VM_SUSPEND_POWEROFF:
+      return MachineEnd::kPowerOff;
+    case VM_SUSPEND_HALT:
+      return MachineEnd::kHalt;
+    case VM_SUSPEND_TRIPLEFAULT:
+      return MachineEnd::kTripleFault;
+    default:
+      return MachineEnd::kUnknown;
+  }
+}
+
 class BhyveVmm : public Vmm {
  public:
   // Separate from the constructor so that a half-created VM is destroyed.
@@ -372,6 +387,7 @@ class BhyveVmm : public Vmm {
       case VM_EXITCODE_SUSPENDED:
         exit.kind = ExitKind::kShutdown;
         exit.message = suspendReason(vme.u.suspended.how);
+        exit.end = machineEnd(vme.u.suspended.how);
         return exit;
       case VM_EXITCODE_SPINUP_AP:
         exit.kind = ExitKind::kStartAp;

@@ -952,14 +952,19 @@ class KvmVmm : public Vmm {
         return true;
       case KVM_EXIT_SHUTDOWN:
         *out = errorExit(vcpu, "triple fault", ExitKind::kShutdown);
+        out->end = MachineEnd::kTripleFault;
         return true;
-      case KVM_EXIT_SYSTEM_EVENT:
+      case KVM_EXIT_SYSTEM_EVENT: {
+        bool reset = run->system_event.type == KVM_SYSTEM_EVENT_RESET;
+        bool off = run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN;
         *out = errorExit(vcpu,
-                         run->system_event.type == KVM_SYSTEM_EVENT_RESET
-                             ? "the guest reset the machine"
-                             : "the guest powered off",
+                         reset ? "the guest reset the machine"
+                         : off ? "the guest powered off"
+                               : "the guest reported a crash",
                          ExitKind::kShutdown);
+        out->end = reset ? MachineEnd::kReset : off ? MachineEnd::kPowerOff : MachineEnd::kUnknown;
         return true;
+      }
       case KVM_EXIT_INTERNAL_ERROR:
         return internalError(vcpu, out);
       case KVM_EXIT_FAIL_ENTRY: {

@@ -19,6 +19,7 @@ struct StopEvent {
   int debug_slot = -1;
   uint64_t data_address = 0;
   DebugSlotKind data_access = DebugSlotKind::kWrite;
+  MachineEnd end = MachineEnd::kUnknown;  // kShutdown (see Exit)
 };
 
 class EventSink {

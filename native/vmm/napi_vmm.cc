@@ -44,6 +44,9 @@ const char* exitKindName(ExitKind kind) {
 
 const char* const kDebugSlotKindNames[] = {"exec", "write", "read", "access"};
 
+// MachineEnd as JS names it (kUnknown: no name).
+const char* const kMachineEndNames[] = {nullptr, "power-off", "reset", "halt", "triple-fault"};
+
 // A stop as JS sees it.
 Napi::Object stopEventToJs(Napi::Env env, const StopEvent& stop) {
   Napi::Object out = Napi::Object::New(env);
@@ -53,6 +56,8 @@ Napi::Object stopEventToJs(Napi::Env env, const StopEvent& stop) {
   out.Set("rip", Napi::BigInt::New(env, stop.rip));
   if (!stop.message.empty()) out.Set("message", stop.message);
   if (stop.debug_slot >= 0) out.Set("slot", stop.debug_slot);
+  const char* end = kMachineEndNames[static_cast<int>(stop.end)];
+  if (stop.kind == ExitKind::kShutdown && end != nullptr) out.Set("end", end);
   if (stop.kind == ExitKind::kWatchpoint) {
     out.Set("address", Napi::BigInt::New(env, stop.data_address));
     out.Set("access", kDebugSlotKindNames[static_cast<int>(stop.data_access)]);

@@ -134,8 +134,10 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
         }
         vmm_->completePortIo(vcpu, exit, in_value);
         if (ports_.takeResetRequest()) {
-          return StopEvent{vcpu, ExitKind::kShutdown, exit.rip + exit.inst_length,
-                           "the guest reset the machine (i8042 reset command)"};
+          StopEvent reset{vcpu, ExitKind::kShutdown, exit.rip + exit.inst_length,
+                          "the guest reset the machine (i8042 reset command)"};
+          reset.end = MachineEnd::kReset;
+          return reset;
         }
         // The I/O instruction was the step: do not run a second one. (Length
         // 0: the backend runs the rest of the instruction, then stops.)
@@ -158,7 +160,8 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
                          exit.message,
                          exit.debug_slot,
                          exit.data_address,
-                         exit.data_access};
+                         exit.data_access,
+                         exit.end};
     }
   }
 }

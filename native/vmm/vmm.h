@@ -30,6 +30,11 @@ enum class ExitKind {
   kError,          // anything the backend cannot continue from
 };
 
+// How a kShutdown ended the machine, where the backend knows it. A power-off,
+// a reset or every vCPU halted for good is the guest's end (gdb's exit reply
+// `W`); a triple fault leaves a vCPU to look at.
+enum class MachineEnd : uint8_t { kUnknown, kPowerOff, kReset, kHalt, kTripleFault };
+
 // Debug slots: the debugger's hardware breakpoints and watchpoints, four per
 // vCPU as x86's DR0-DR3 (optional: see Vmm::debugCapabilities).
 enum class DebugSlotKind : uint8_t { kExec, kWrite, kRead, kAccess };
@@ -64,6 +69,7 @@ struct Exit {
   uint64_t start_rip = 0;
   // kShutdown / kError
   std::string message;
+  MachineEnd end = MachineEnd::kUnknown;  // kShutdown
   // kDebugRegister / kWatchpoint: the debug slot hit (-1: not one of the
   // debugger's), and for kWatchpoint the slot's address and kind.
   int debug_slot = -1;

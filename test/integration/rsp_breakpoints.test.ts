@@ -56,11 +56,16 @@ it("an int3 the guest executes itself is the guest's #BP, not a stop", async () 
     .guest()
     .waitForConsole(new RegExp(`exception 3 error 0x0 rip 0x${(at + 1n).toString(16)}`));
   // The kernel's handler halts with interrupts off after its line: the guest
-  // has stopped for good (an O line says why), and no swbreak.
+  // has ended (an O line says why, then the exit reply), and no swbreak.
   expect(Buffer.from((await client.next()).slice(1), 'hex').toString()).toMatch(
-    /stopped for good: every vCPU halted with interrupts disabled/,
+    /the guest ended: every vCPU halted with interrupts disabled/,
   );
-  expect(await client.next()).toBe('T0bthread:1;');
+  expect(await client.next()).toBe('W00');
+  // Asked again (the O line again, for a debugger that attaches only now),
+  // or told to run on: the same exit reply.
+  expect(await client.request('?')).toMatch(/^O/);
+  expect(await client.next()).toBe('W00');
+  expect(await client.request('vCont;c')).toBe('W00');
 });
 
 it('a client killed mid-packet with breakpoints in: original bytes back, the guest runs', async () => {

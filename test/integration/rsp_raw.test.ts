@@ -73,7 +73,9 @@ it('tells of refused clients once, not once each (a storm of them does not flood
 it('a vCPU that stops for good (triple fault, shutdown) is a SIGSEGV stop that says so; the dead vCPU refuses to run and the guest ends with X0b', async () => {
   const client = await connect();
   await client.request('?');
-  // Resuming at an address that holds no code: the guest cannot go on.
+  // A non-canonical stack and a jump to where no code is: the fault cannot
+  // be delivered (#SS, then #DF, on that stack), a triple fault.
+  expect(await client.request('P7=0000000000000080')).toBe('OK');
   const stop = await client.request('c100');
   expect(stop).toMatch(/^O/);
   expect(Buffer.from(stop.slice(1), 'hex').toString()).toMatch(
