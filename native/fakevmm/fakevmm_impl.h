@@ -10,10 +10,12 @@
 
 #include <unicorn/unicorn.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -69,10 +71,12 @@ struct Lapic {
 
 using VmCtx = ::vmctx;
 
-// A host write to guest-physical memory that may hold code.
+// A write to guest-physical memory that may hold code: by the host (writer
+// -1), or by a vCPU's guest code to a page another engine has code on.
 struct CodeWrite {
   uint64_t gpa = 0;
   uint64_t len = 0;
+  int writer = -1;  // that vCPU's own blocks were dropped as it wrote
 };
 constexpr size_t kCodeWriteLog = 64;
 
@@ -113,6 +117,9 @@ struct vcpu {
   std::deque<vm_exit> queued_exits;
   fakevmm::Lapic lapic;
   uint64_t code_gen_seen = 0;  // ctx->code_gen when this engine last dropped stale code [mu]
+  // Another engine's pages gained code since this engine last flushed its
+  // TLB, which may still let writes to them past the code check.
+  std::atomic<bool> tlb_stale{false};
   std::condition_variable cv;
   // Debug slots as vm_set_debug_slots left them, and the last DB exit's status.
   fakevmm_debug_slot debug_slots[FAKEVMM_DEBUG_SLOTS] = {};
@@ -180,6 +187,12 @@ struct vmctx {
   uint64_t code_gen = 0;
   fakevmm::CodeWrite code_writes[fakevmm::kCodeWriteLog];
 
+  // Which engines have translated code from each page of guest RAM (bit n:
+  // vCPU n), indexed by the page's offset in `mem`: see code_pages.cc. Set
+  // and cleared by the vCPU executing guest code (run_owner).
+  std::unique_ptr<std::atomic<uint16_t>[]> code_pages;
+  size_t code_page_count = 0;
+
   std::thread ticker;
   bool ticker_started = false, ticker_stop = false;
   std::condition_variable ticker_cv;
@@ -197,6 +210,17 @@ bool map_ram_into(VmCtx* ctx, uc_engine* uc);
 uint8_t* gpa_ptr(VmCtx* ctx, uint64_t gpa, size_t len);
 void start_ticker(VmCtx* ctx);
 void drop_stale_code(vcpu* v);  // ctx->mu held, on the vCPU's thread, outside uc_emu_start
+
+// code_pages.cc
+void init_code_pages(VmCtx* ctx);  // once guest RAM is set up [mu]
+void attach_code_record(vcpu* v);  // the engine reports its code pages and writes
+// After dropping blocks over [gpa, gpa + len) (or all of them): the pages
+// where this engine has no block left stop sending other engines' writes
+// through the code check.
+void forget_own_code(vcpu* v, uint64_t gpa, uint64_t len);
+void forget_all_own_code(vcpu* v);
+// Before the engine runs: a TLB flush when other engines gained code pages.
+void refresh_code_tlb(vcpu* v);
 
 // run.cc
 void kick_locked(vcpu* v);  // ctx->mu held

@@ -633,6 +633,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
       continue;
     }
     fakevmm::drop_stale_code(v);
+    fakevmm::refresh_code_tlb(v);
     set_step_hook(v, v->stepping);
     apply_debug_slots(v);
     v->pend = fakevmm::PendingExit();

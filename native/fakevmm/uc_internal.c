@@ -285,6 +285,25 @@ void fvi_invalidate_code(uc_engine* uc, void* host, size_t len) {
   tb_invalidate_phys_range(u, start, start + len);
 }
 
+void fvi_set_code_record(uc_engine* uc, void* opaque, fvi_code_added_fn added,
+                         fvi_code_elsewhere_fn elsewhere, fvi_code_written_fn written) {
+  struct uc_struct* u = (struct uc_struct*)uc;
+  u->vmm_code_opaque = opaque;
+  u->vmm_code_added = added;
+  u->vmm_code_elsewhere = elsewhere;
+  u->vmm_code_written = written;
+}
+
+bool vmm_tb_page_has_own_code(struct uc_struct* uc, ram_addr_t ram_addr);
+
+int fvi_page_has_own_code(uc_engine* uc, void* host) {
+  struct uc_struct* u = (struct uc_struct*)uc;
+  ram_addr_t ram_addr = qemu_ram_addr_from_host(u, host);
+  return ram_addr != RAM_ADDR_INVALID && vmm_tb_page_has_own_code(u, ram_addr);
+}
+
+void fvi_flush_tlb(uc_engine* uc) { tlb_flush(cpu_of(uc)); }
+
 // Translated blocks are looked up by (pc, flags, cflags, trace_vcpu_dstate);
 // Unicorn has no trace events, so the dstate bitmap is free to key a second
 // set of blocks. Blocks only chain to blocks found under the same key, and

@@ -112,6 +112,25 @@ int fvi_take_triple_fault(uc_engine* uc);
 // guest-physical memory does not have.
 void fvi_invalidate_code(uc_engine* uc, void* host, size_t len);
 
+// The embedder's record of code across engines (our patch
+// unicorn-2.1.4-shared-code-pages.patch; see uc_priv.h there): `added` when
+// a page of guest RAM gains its first block in this engine, `elsewhere`
+// whether another engine has blocks on a page (its writes then take the
+// self-modifying-code path), `written` before this engine writes to a page
+// that holds code. Host pointers into RAM mapped with uc_mem_map_ptr.
+typedef void (*fvi_code_added_fn)(void* opaque, void* host);
+typedef bool (*fvi_code_elsewhere_fn)(void* opaque, void* host);
+typedef void (*fvi_code_written_fn)(void* opaque, void* host, unsigned size);
+void fvi_set_code_record(uc_engine* uc, void* opaque, fvi_code_added_fn added,
+                         fvi_code_elsewhere_fn elsewhere, fvi_code_written_fn written);
+
+// Whether this engine has translated blocks from the guest RAM page at `host`.
+int fvi_page_has_own_code(uc_engine* uc, void* host);
+
+// Forget every guest-virtual translation of the engine's TLB, so that the
+// next access to each page looks again at whether it holds code.
+void fvi_flush_tlb(uc_engine* uc);
+
 // Put the engine's translated blocks in the single-step set (on) or the
 // ordinary set (off). Each set finds only its own blocks, so blocks built
 // with a step hook compiled in and blocks built without one both stay cached

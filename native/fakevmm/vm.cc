@@ -144,13 +144,18 @@ void drop_stale_code(vcpu* v) {
   bool flush = gen - v->code_gen_seen > kCodeWriteLog;  // the ring lost some
   for (uint64_t g = v->code_gen_seen; g < gen && !flush; g++) {
     const CodeWrite& w = ctx->code_writes[g % kCodeWriteLog];
+    if (w.writer == v->id) {
+      continue;  // this engine's own write: QEMU dropped its blocks as it wrote
+    }
     flush = w.len > kExactInvalidateMax;
     if (!flush) {
       invalidate_gpa_range(v, w.gpa, w.len);
+      forget_own_code(v, w.gpa, w.len);
     }
   }
   if (flush) {
     uc_ctl_flush_tb(v->uc);
+    forget_all_own_code(v);
   }
   v->code_gen_seen = gen;
 }
@@ -267,6 +272,7 @@ struct vcpu* vm_vcpu_open(struct vmctx* ctx, int vcpuid) {
   // APIC IDs numbered through them (one package of cores by default).
   fvi_set_cpu_identity(v->uc, static_cast<uint32_t>(vcpuid), ctx->cores, ctx->threads);
   v->code_gen_seen = ctx->code_gen;  // a new engine has translated nothing
+  fakevmm::attach_code_record(v);
   fakevmm::reset_registers(v);
   ctx->vcpus[vcpuid] = v;
   return v;
@@ -349,6 +355,7 @@ int vm_setup_memory(struct vmctx* ctx, size_t len, enum vm_mmap_style s) {
   ctx->mem_len = len;
   ctx->lowmem = len < fakevmm::kLowmemLimit ? len : fakevmm::kLowmemLimit;
   ctx->highmem = len - ctx->lowmem;
+  fakevmm::init_code_pages(ctx);
   for (vcpu* v : ctx->vcpus) {
     if (v != nullptr && !fakevmm::map_ram_into(ctx, v->uc)) {
       return fail(ENOMEM, -1);

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const KERNEL_DIR = path.join(ROOT, 'test', 'fixtures', 'guest', 'bin');
 
-export type KernelName = 'up' | 'higher' | 'smp' | 'timer' | 'irqstress' | 'usermode' | 'elf64';
+export type KernelName =
+  'up' | 'higher' | 'smp' | 'timer' | 'irqstress' | 'usermode' | 'xmodify' | 'elf64';
 
 export function kernelPath(name: KernelName): string {
   return path.join(KERNEL_DIR, `${name}.elf`);

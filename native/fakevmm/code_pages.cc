@@ -1,0 +1,130 @@
+// Fake vmm: guest code written by one vCPU and cached by another.
+//
+// Each vCPU is an engine of its own over the same guest RAM, and QEMU's
+// check for self-modifying code only knows the blocks of the engine that
+// writes. Linux patches its own text from one CPU (jump labels, static
+// calls, kprobes: text_poke_bp), and the other vCPUs must then run the new
+// bytes. So the VM keeps one record, per page of guest RAM, of which engines
+// have translated code from it:
+//   - an engine that translates its first block from a page sets its bit
+//     (Unicorn's tlb_protect_code), and every other engine flushes its TLB
+//     before it next runs, so that a write it had already let through to
+//     that page now takes the code check;
+//   - an engine's write to a page on which another engine has code goes
+//     through the code check (vmm_tb_page_has_code) and is logged in the
+//     ring of code writes (ctx->code_writes, shared with the host's own
+//     writes through vm_code_modified);
+//   - each engine drops its blocks over the logged writes before it next
+//     runs (drop_stale_code), and clears its bit where no block is left.
+// Guest code runs on one vCPU at a time (run_owner), so no engine runs
+// stale code after another one's write once it has taken its turn: as on
+// hardware, where the writer must make the others serialise (an IPI) before
+// they are sure to see new code.
+#include "fakevmm_impl.h"
+#include "uc_internal.h"
+
+static_assert(FAKEVMM_MAXCPU <= 16, "code_pages holds one bit per vCPU in 16");
+
+namespace fakevmm {
+namespace {
+
+uint16_t bit_of(const vcpu* v) { return static_cast<uint16_t>(1u << v->id); }
+
+// The record's entry for the page at `host` (a pointer into ctx->mem), or
+// nullptr when guest RAM has none there.
+std::atomic<uint16_t>* entry_of(VmCtx* ctx, const void* host) {
+  const uint8_t* p = static_cast<const uint8_t*>(host);
+  if (ctx->code_pages == nullptr || p < ctx->mem || p >= ctx->mem + ctx->mem_len) {
+    return nullptr;
+  }
+  return &ctx->code_pages[static_cast<size_t>(p - ctx->mem) / kPageSize];
+}
+
+uint64_t gpa_of(VmCtx* ctx, const void* host) {
+  uint64_t offset = static_cast<uint64_t>(static_cast<const uint8_t*>(host) - ctx->mem);
+  return offset < ctx->lowmem ? offset : kHighmemBase + (offset - ctx->lowmem);
+}
+
+void code_added(void* opaque, void* host) {
+  vcpu* v = static_cast<vcpu*>(opaque);
+  std::atomic<uint16_t>* entry = entry_of(v->ctx, host);
+  if (entry == nullptr || (entry->fetch_or(bit_of(v)) & bit_of(v)) != 0) {
+    return;
+  }
+  for (vcpu* other : v->ctx->vcpus) {
+    if (other != nullptr && other != v) {
+      other->tlb_stale = true;
+    }
+  }
+}
+
+bool code_elsewhere(void* opaque, void* host) {
+  vcpu* v = static_cast<vcpu*>(opaque);
+  std::atomic<uint16_t>* entry = entry_of(v->ctx, host);
+  return entry != nullptr && (entry->load() & ~bit_of(v)) != 0;
+}
+
+void code_written(void* opaque, void* host, unsigned size) {
+  vcpu* v = static_cast<vcpu*>(opaque);
+  if (!code_elsewhere(opaque, host)) {
+    return;  // only this engine's code: QEMU dropped its blocks already
+  }
+  VmCtx* ctx = v->ctx;
+  std::lock_guard<std::mutex> lk(ctx->mu);
+  ctx->code_writes[ctx->code_gen % kCodeWriteLog] = CodeWrite{gpa_of(ctx, host), size, v->id};
+  ctx->code_gen++;
+}
+
+// Clears v's bit on each page of [offset, offset + len) of ctx->mem where
+// its engine has no block left.
+void forget_mem_range(vcpu* v, size_t offset, size_t len) {
+  VmCtx* ctx = v->ctx;
+  for (size_t page = offset & ~(kPageSize - 1); page < offset + len; page += kPageSize) {
+    std::atomic<uint16_t>& entry = ctx->code_pages[page / kPageSize];
+    if ((entry.load() & bit_of(v)) != 0 && !fvi_page_has_own_code(v->uc, ctx->mem + page)) {
+      entry.fetch_and(static_cast<uint16_t>(~bit_of(v)));
+    }
+  }
+}
+
+}  // namespace
+
+void init_code_pages(VmCtx* ctx) {
+  ctx->code_page_count = ctx->mem_len / kPageSize;
+  ctx->code_pages = std::make_unique<std::atomic<uint16_t>[]>(ctx->code_page_count);
+}
+
+void attach_code_record(vcpu* v) {
+  fvi_set_code_record(v->uc, v, code_added, code_elsewhere, code_written);
+}
+
+void forget_own_code(vcpu* v, uint64_t gpa, uint64_t len) {
+  VmCtx* ctx = v->ctx;
+  if (ctx->code_pages == nullptr) {
+    return;
+  }
+  const uint64_t end = gpa + len < gpa ? ~0ull : gpa + len;
+  if (gpa < ctx->lowmem) {
+    forget_mem_range(v, gpa, std::min<uint64_t>(end, ctx->lowmem) - gpa);
+  }
+  const uint64_t high_begin = std::max(gpa, kHighmemBase);
+  const uint64_t high_end = std::min(end, kHighmemBase + ctx->highmem);
+  if (high_begin < high_end) {
+    forget_mem_range(v, ctx->lowmem + (high_begin - kHighmemBase), high_end - high_begin);
+  }
+}
+
+void forget_all_own_code(vcpu* v) {
+  VmCtx* ctx = v->ctx;
+  for (size_t i = 0; i < ctx->code_page_count; i++) {
+    ctx->code_pages[i].fetch_and(static_cast<uint16_t>(~bit_of(v)));
+  }
+}
+
+void refresh_code_tlb(vcpu* v) {
+  if (v->tlb_stale.exchange(false)) {
+    fvi_flush_tlb(v->uc);
+  }
+}
+
+}  // namespace fakevmm
