@@ -4,7 +4,11 @@
 // a busybox initramfs. Prints the paths as JSON. Cached files are reused.
 //
 //   node scripts/fetch-linux.js
+//   node scripts/fetch-linux.js --symbols   # also the vmlinux with DWARF (-dbg package)
 //   VMM_GDBSTUB_LINUX_CACHE=/some/dir node scripts/fetch-linux.js
+//
+// --symbols downloads linux-image-<version>-dbg (about 860 MB), keeps only
+// its vmlinux (about 630 MB) and deletes the .deb.
 //
 // The initramfs's /init mounts proc, sysfs and devtmpfs, prints
 // "vmm-gdbstub linux init: ok", then powers off, or runs a shell on the
@@ -100,6 +104,37 @@ function fetchKernel(dir, pkg) {
   return { kernel, version, deb };
 }
 
+/**
+ * The kernel's vmlinux with DWARF from its -dbg package: tar stops at the
+ * first match (the rest of the package is the modules' debug info, which
+ * would take minutes to unpack), and the .deb goes once vmlinux is out.
+ */
+function fetchSymbols(dir, pkg, version) {
+  const vmlinux = path.join(dir, `vmlinux-${version}`);
+  if (fs.existsSync(vmlinux)) return vmlinux;
+  const deb = debOf(dir, `${pkg}-dbg`);
+  const tmp = fs.mkdtempSync(path.join(dir, 'extract-'));
+  try {
+    const member = `./usr/lib/debug/boot/vmlinux-${version}`;
+    // dpkg-deb dies of SIGPIPE when tar stops early: only tar's status counts.
+    run('sh', [
+      '-c',
+      'dpkg-deb --fsys-tarfile "$1" 2>/dev/null | tar -x -C "$2" --occurrence=1 "$3"',
+      'sh',
+      deb,
+      tmp,
+      member,
+    ]);
+    const extracted = path.join(tmp, member);
+    if (!fs.existsSync(extracted)) throw new Error(`${path.basename(deb)} has no ${member}`);
+    fs.renameSync(extracted, vmlinux);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  fs.rmSync(deb, { force: true });
+  return vmlinux;
+}
+
 function fetchBusybox(dir) {
   const busybox = path.join(dir, 'busybox');
   const deb = debOf(dir, BUSYBOX_PACKAGE);
@@ -134,7 +169,15 @@ function initramfs(busybox) {
 function main() {
   const dir = cacheDir();
   fs.mkdirSync(dir, { recursive: true });
-  const kernel = fetchKernel(dir, kernelPackage());
+  const pkg = kernelPackage();
+  const kernel = fetchKernel(dir, pkg);
+  // Without --symbols, a vmlinux already in the cache is still named.
+  const cachedVmlinux = path.join(dir, `vmlinux-${kernel.version}`);
+  const vmlinux = process.argv.includes('--symbols')
+    ? fetchSymbols(dir, pkg, kernel.version)
+    : fs.existsSync(cachedVmlinux)
+      ? cachedVmlinux
+      : undefined;
   const busybox = fetchBusybox(dir);
   const initrdPath = path.join(dir, 'initramfs.cpio.gz');
   const image = initramfs(busybox.busybox);
@@ -146,6 +189,7 @@ function main() {
     kernel: kernel.kernel,
     initramfs: initrdPath,
     marker: INIT_MARKER,
+    ...(vmlinux === undefined ? {} : { vmlinux }),
     packages: [path.basename(kernel.deb), path.basename(busybox.deb)],
   };
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
