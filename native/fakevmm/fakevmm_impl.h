@@ -211,6 +211,9 @@ uint8_t* gpa_ptr(VmCtx* ctx, uint64_t gpa, size_t len);
 void start_ticker(VmCtx* ctx);
 void drop_stale_code(vcpu* v);  // ctx->mu held, on the vCPU's thread, outside uc_emu_start
 
+// tsc_frequency.cc: CPUID 0x15 with the host TSC's rate, where it is invariant.
+bool offer_tsc_frequency(vcpu* v);
+
 // code_pages.cc
 void init_code_pages(VmCtx* ctx);  // once guest RAM is set up [mu]
 void attach_code_record(vcpu* v);  // the engine reports its code pages and writes

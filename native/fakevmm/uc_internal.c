@@ -241,6 +241,13 @@ void fvi_set_cpu_identity(uc_engine* uc, uint32_t apic_id, int cores, int thread
   cpu->env.features[FEAT_1_ECX] &= ~(uint32_t)(CPUID_EXT_X2APIC | CPUID_EXT_TSC_DEADLINE_TIMER);
 }
 
+void fvi_raise_cpuid_level(uc_engine* uc, uint32_t level) {
+  CPUX86State* env = env_of(uc);
+  if (env->cpuid_level < level) {
+    env->cpuid_level = level;
+  }
+}
+
 void fvi_set_pause_exits(uc_engine* uc, int on) {
   ((struct uc_struct*)uc)->vmm_pause_exits = on != 0;
 }

@@ -112,6 +112,10 @@ int fvi_take_triple_fault(uc_engine* uc);
 // guest-physical memory does not have.
 void fvi_invalidate_code(uc_engine* uc, void* host, size_t len);
 
+// Raise the highest basic CPUID leaf to at least `level` (the leaves in
+// between read as zeros, as QEMU answers any leaf it does not model).
+void fvi_raise_cpuid_level(uc_engine* uc, uint32_t level);
+
 // The embedder's record of code across engines (our patch
 // unicorn-2.1.4-shared-code-pages.patch; see uc_priv.h there): `added` when
 // a page of guest RAM gains its first block in this engine, `elsewhere`

@@ -262,7 +262,8 @@ struct vcpu* vm_vcpu_open(struct vmctx* ctx, int vcpuid) {
             uc_ctl_exits_enable(v->uc) == UC_ERR_OK &&
             uc_mmio_map(v->uc, fakevmm::kLapicBase, fakevmm::kPageSize, lapic_mmio_read, v,
                         lapic_mmio_write, v) == UC_ERR_OK &&
-            (ctx->mem == nullptr || fakevmm::map_ram_into(ctx, v->uc)) && fakevmm::install_hooks(v);
+            (ctx->mem == nullptr || fakevmm::map_ram_into(ctx, v->uc)) &&
+            fakevmm::install_hooks(v) && fakevmm::offer_tsc_frequency(v);
   if (!ok) {
     uc_close(v->uc);
     delete v;

@@ -66,6 +66,10 @@ describe("Debian's stock kernel on emu", () => {
       expect(c.stdout()).toMatch(
         new RegExp(`smp: Brought up 1 node, ${cpus} CPUs?|Total of ${cpus} processors activated`),
       );
+      // The TSC's rate comes from CPUID 0x15: no delay-loop calibration, and
+      // the TSC is the clocksource.
+      expect(c.stdout()).toMatch(/Calibrating delay loop \(skipped\)/);
+      expect(c.stdout()).toMatch(/clocksource: Switched to clocksource tsc/);
       expect(await c.exited).toBe(0);
       expect(c.stdout()).toMatch(/reboot: (System halted|Power down)/);
       expect(c.stderr()).toMatch(/the guest ended: every vCPU halted/);
