@@ -16,10 +16,10 @@
 //     writes through vm_code_modified);
 //   - each engine drops its blocks over the logged writes before it next
 //     runs (drop_stale_code), and clears its bit where no block is left.
-// Guest code runs on one vCPU at a time (run_owner), so no engine runs
-// stale code after another one's write once it has taken its turn: as on
-// hardware, where the writer must make the others serialise (an IPI) before
-// they are sure to see new code.
+// An engine running at that moment (each host CPU is a run slot) is kicked
+// out of the emulator, so it drops them before it runs on: as on hardware,
+// where a CPU may run the old bytes until it serialises, and the writer
+// makes it (an IPI) before it relies on the new ones.
 #include "fakevmm_impl.h"
 #include "uc_internal.h"
 
@@ -51,9 +51,13 @@ void code_added(void* opaque, void* host) {
   if (entry == nullptr || (entry->fetch_or(bit_of(v)) & bit_of(v)) != 0) {
     return;
   }
+  std::lock_guard<std::mutex> lk(v->ctx->mu);
   for (vcpu* other : v->ctx->vcpus) {
     if (other != nullptr && other != v) {
       other->tlb_stale = true;
+      if (other->in_emu) {
+        kick_locked(other);  // running now: its TLB is flushed before it goes on
+      }
     }
   }
 }
@@ -70,9 +74,15 @@ void code_written(void* opaque, void* host, unsigned size) {
     return;  // only this engine's code: QEMU dropped its blocks already
   }
   VmCtx* ctx = v->ctx;
+  const uint16_t others = static_cast<uint16_t>(entry_of(ctx, host)->load() & ~bit_of(v));
   std::lock_guard<std::mutex> lk(ctx->mu);
   ctx->code_writes[ctx->code_gen % kCodeWriteLog] = CodeWrite{gpa_of(ctx, host), size, v->id};
   ctx->code_gen++;
+  for (vcpu* other : ctx->vcpus) {
+    if (other != nullptr && (others & bit_of(other)) != 0 && other->in_emu) {
+      kick_locked(other);  // running now: it drops the blocks before it goes on
+    }
+  }
 }
 
 // Clears v's bit on each page of [offset, offset + len) of ctx->mem where

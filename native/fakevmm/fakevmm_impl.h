@@ -173,9 +173,14 @@ struct vmctx {
   uint8_t port61 = 0;          // NMI status and control: bit 0 channel 2's gate, bit 1 speaker data
   uint16_t isa_irq_level = 0;  // lines driven through vm_isa_assert_irq, bit n = IRQ n
 
-  // Guest execution is serialised: run_owner is the vCPU executing guest code
-  // (-1: none); waiters queue in run_queue (FIFO) [mu].
-  int run_owner = -1;
+  // Guest code runs on at most run_slots vCPUs at a time (the host CPUs
+  // this process may use): `running` of them hold a slot, and the others
+  // queue in run_queue (FIFO) and take turns by time slice [mu]. With more
+  // than one slot and more than one vCPU, engines translate locked
+  // instructions as host atomics (fvi_set_thread_parallel).
+  int run_slots = 1;
+  int running = 0;
+  int vcpu_count = 0;
   std::deque<int> run_queue;
   std::condition_variable run_cv;
 
@@ -189,7 +194,7 @@ struct vmctx {
 
   // Which engines have translated code from each page of guest RAM (bit n:
   // vCPU n), indexed by the page's offset in `mem`: see code_pages.cc. Set
-  // and cleared by the vCPU executing guest code (run_owner).
+  // and cleared by each engine's thread, atomically.
   std::unique_ptr<std::atomic<uint16_t>[]> code_pages;
   size_t code_page_count = 0;
 
@@ -210,6 +215,7 @@ bool map_ram_into(VmCtx* ctx, uc_engine* uc);
 uint8_t* gpa_ptr(VmCtx* ctx, uint64_t gpa, size_t len);
 void start_ticker(VmCtx* ctx);
 void drop_stale_code(vcpu* v);  // ctx->mu held, on the vCPU's thread, outside uc_emu_start
+int host_cpus();                // the CPUs this process may run on: the run slots
 
 // tsc_frequency.cc: CPUID 0x15 with the host TSC's rate, where it is invariant.
 bool offer_tsc_frequency(vcpu* v);

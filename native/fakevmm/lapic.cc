@@ -55,12 +55,13 @@ bool logical_match(const fakevmm::Lapic& a, uint32_t dest) {
 }
 
 // The sender of an IPI to another vCPU usually waits for its answer, with
-// PAUSE in the loop (Linux's call-function IPIs, TLB shootdowns): its next
-// PAUSE hands the run to the target, which takes the IPI at once instead of
-// after the sender's time slice. Only then: a PAUSE loop that is a delay
-// keeps its slice.
+// PAUSE in the loop (Linux's call-function IPIs, TLB shootdowns): while
+// every run slot is taken, its next PAUSE hands its slot over, so that the
+// target takes the IPI at once instead of after the sender's time slice.
+// Only then: a PAUSE loop that is a delay keeps its slice, and with a slot
+// free the target runs beside the sender anyway.
 void yield_on_pause(vcpu* self, vcpu* target) {
-  if (target != self) {
+  if (target != self && self->ctx->running >= self->ctx->run_slots) {
     fvi_set_pause_exits(self->uc, 1);
   }
 }

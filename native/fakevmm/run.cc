@@ -281,13 +281,13 @@ int pending_interrupt(vcpu* v, bool* from_pic) {
 // when the vCPU is kicked while waiting.
 bool acquire_run(vcpu* v, std::unique_lock<std::mutex>& lk) {
   VmCtx* ctx = v->ctx;
-  if (ctx->run_owner < 0 && ctx->run_queue.empty()) {
-    ctx->run_owner = v->id;
+  if (ctx->running < ctx->run_slots && ctx->run_queue.empty()) {
+    ctx->running++;
     fvi_set_pause_exits(v->uc, 0);
     return true;
   }
   ctx->run_queue.push_back(v->id);
-  while (!(ctx->run_owner < 0 && ctx->run_queue.front() == v->id)) {
+  while (!(ctx->running < ctx->run_slots && ctx->run_queue.front() == v->id)) {
     if (v->kick) {
       for (auto it = ctx->run_queue.begin(); it != ctx->run_queue.end(); ++it) {
         if (*it == v->id) {
@@ -301,13 +301,13 @@ bool acquire_run(vcpu* v, std::unique_lock<std::mutex>& lk) {
     ctx->run_cv.wait(lk);
   }
   ctx->run_queue.pop_front();
-  ctx->run_owner = v->id;
+  ctx->running++;
   fvi_set_pause_exits(v->uc, 0);
   return true;
 }
 
 void release_run(vcpu* v) {
-  v->ctx->run_owner = -1;
+  v->ctx->running--;
   v->ctx->run_cv.notify_all();
 }
 
@@ -690,6 +690,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     }
     v->in_emu = true;
     v->slice_start = now;
+    fvi_set_thread_parallel(ctx->run_slots > 1 && ctx->vcpu_count > 1);
     lk.unlock();
     uc_err err = uc_emu_start(uc, read_reg(uc, UC_X86_REG_RIP), 0, 0, 0);
     lk.lock();

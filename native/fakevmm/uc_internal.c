@@ -241,6 +241,8 @@ void fvi_set_cpu_identity(uc_engine* uc, uint32_t apic_id, int cores, int thread
   cpu->env.features[FEAT_1_ECX] &= ~(uint32_t)(CPUID_EXT_X2APIC | CPUID_EXT_TSC_DEADLINE_TIMER);
 }
 
+void fvi_set_thread_parallel(int on) { vmm_thread_cflags = on ? CF_PARALLEL : 0; }
+
 void fvi_raise_cpuid_level(uc_engine* uc, uint32_t level) {
   CPUX86State* env = env_of(uc);
   if (env->cpuid_level < level) {

@@ -112,6 +112,11 @@ int fvi_take_triple_fault(uc_engine* uc);
 // guest-physical memory does not have.
 void fvi_invalidate_code(uc_engine* uc, void* host, size_t len);
 
+// On this thread, translate locked instructions as host atomic operations
+// (on) or as plain loads and stores (off, enough while no other engine runs
+// at the same time): our patch unicorn-2.1.4-parallel-atomics.patch.
+void fvi_set_thread_parallel(int on);
+
 // Raise the highest basic CPUID leaf to at least `level` (the leaves in
 // between read as zeros, as QEMU answers any leaf it does not model).
 void fvi_raise_cpuid_level(uc_engine* uc, uint32_t level);

@@ -1,6 +1,7 @@
 // Fake vmm: VM registry and lifecycle, guest memory, vCPU handles, vCPU sets,
 // topology, vm_code_modified and the per-VM ticker thread.
 #include <errno.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -114,6 +115,13 @@ bool map_ram_into(VmCtx* ctx, uc_engine* uc) {
   return true;
 }
 
+int host_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+  return n < 1 ? 1 : n > FAKEVMM_MAXCPU ? FAKEVMM_MAXCPU : n;
+}
+
 namespace {
 
 // Above this many bytes one write drops all translated code: cheaper than
@@ -181,6 +189,7 @@ int vm_create(const char* name) {
   }
   vmctx* ctx = new vmctx();
   ctx->name = name;
+  ctx->run_slots = fakevmm::host_cpus();
   registry()[name] = ctx;
   return 0;
 }
@@ -276,6 +285,7 @@ struct vcpu* vm_vcpu_open(struct vmctx* ctx, int vcpuid) {
   fakevmm::attach_code_record(v);
   fakevmm::reset_registers(v);
   ctx->vcpus[vcpuid] = v;
+  ctx->vcpu_count++;
   return v;
 }
 
