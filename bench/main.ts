@@ -20,6 +20,7 @@ import {
   writeMemory,
   type Attached,
 } from './measure';
+import { linuxBootSection } from './linux_boot';
 import { hotSpots } from './profile';
 import { QUICK_SOAK_COUNTS, SOAK_COUNTS, soakTable, soakUp, type SoakResult } from './soak';
 import { fmt, Results } from './report';
@@ -48,6 +49,8 @@ const KINDS: Record<string, TargetKind> = {
 const USAGE = `usage: npm run bench -- [options]
   --targets LIST    comma-separated: qemu-tcg,emu,qemu-kvm,kvm (default: those that run here)
   --quick           smaller sample budgets (a smoke run); the soak runs a fifth as long
+  --linux-boot-only only the Linux boot section: Debian's kernel to /init on emu and
+                    QEMU TCG with 1 and 2 vCPUs, 10 boots each (3 with --quick)
   --soak-only       only the long-session soak: the stub's RSS over 10^5 breakpoint
                     hits, 10^5 single steps and 10^4 connect/detach sessions
                     (vmm-gdbstub targets only)
@@ -398,6 +401,7 @@ export async function main(argv: string[], root: string): Promise<number> {
       targets: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'soak-only': { type: 'boolean', default: false },
+      'linux-boot-only': { type: 'boolean', default: false },
       'stub-root': { type: 'string', default: root },
       qemu: { type: 'string' },
       cpu: { type: 'string', default: '0' },
@@ -483,6 +487,21 @@ export async function main(argv: string[], root: string): Promise<number> {
       .join(' ')}; ${placement}`,
   );
 
+  const linuxBoot = () =>
+    linuxBootSection({
+      root,
+      stubRoot,
+      qemuBinary: names.includes('qemu-tcg') ? qemuBinary : undefined,
+      boots: quick ? 3 : 10,
+      say,
+    });
+  if (values['linux-boot-only']) {
+    process.stdout.write(`\n${await linuxBoot()}\n`);
+    say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    fs.rmSync(workDir, { recursive: true, force: true });
+    return 0;
+  }
+
   const soakCounts = quick ? QUICK_SOAK_COUNTS : SOAK_COUNTS;
   const soaks: string[] = [];
   const runSoak = async (kind: TargetKind) => {
@@ -563,6 +582,7 @@ export async function main(argv: string[], root: string): Promise<number> {
   process.stdout.write(`\n${r.markdown(pairs)}\n\n`);
   process.stdout.write(targetsReport(r, pairs, judgeFloor.median, idleFloor?.median, bulk) + '\n');
   if (soaks.length > 0) process.stdout.write(`Long-session soak:\n\n${soaks.join('\n\n')}\n\n`);
+  if (names.includes('emu')) process.stdout.write(`${await linuxBoot()}\n\n`);
   say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   if (values.json !== undefined) {
     fs.writeFileSync(
