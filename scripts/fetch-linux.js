@@ -11,7 +11,9 @@
 // its vmlinux (about 630 MB) and deletes the .deb.
 //
 // The initramfs's /init mounts proc, sysfs and devtmpfs, prints
-// "vmm-gdbstub linux init: ok", then powers off, or runs a shell on the
+// "vmm-gdbstub linux init: mounted" and "vmm-gdbstub linux init: ok" (two
+// writes from the same place: a debugger can stop at the second's system
+// call in user mode once it has seen the first), then powers off, or runs a shell on the
 // console when the kernel command line has vmm_shell=1 (and powers off
 // when it exits).
 'use strict';
@@ -33,6 +35,7 @@ const INIT_SCRIPT = `#!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+echo "vmm-gdbstub linux init: mounted"
 echo "${INIT_MARKER}"
 case " $(cat /proc/cmdline) " in
 *" vmm_shell=1 "*) setsid cttyhack sh ;;

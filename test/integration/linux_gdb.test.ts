@@ -9,7 +9,8 @@ import { ROOT } from '../support/kernels';
 // developer starts QEMU with -s -S: a hardware breakpoint on start_kernel
 // (the kernel is not yet at its link address before it), a software one in
 // a system call /init makes, a backtrace through entry_SYSCALL_64, kernel
-// data, a watchpoint on jiffies_64, then detach: the guest runs on to its
+// data, a stop in user mode on /init's next SYSCALL and a step into the
+// kernel's entry, a watchpoint on jiffies_64, then detach: the guest runs on to its
 // power-off. `node scripts/fetch-linux.js --symbols` puts the vmlinux in the
 // cache (.ci/run does); without it the suite prints a SKIP line, except on CI,
 // where a missing vmlinux is a failure.
@@ -48,7 +49,7 @@ afterEach(async () => {
 });
 
 (skip ? describe.skip : describe)("gdb with Debian's vmlinux on emu", () => {
-  it('breaks in start_kernel and in a system call of /init, reads kernel data, watches jiffies_64, and detaches', async () => {
+  it('breaks in start_kernel and in a system call of /init, reads kernel data, steps from user mode into the system call entry, watches jiffies_64, and detaches', async () => {
     expect(vmlinux).toBeDefined(); // on CI: fetched by .ci/run
     cli = startCli([
       'run',
@@ -78,6 +79,20 @@ afterEach(async () => {
         'continue',
         'bt',
         'print init_task.comm',
+        // The user-mode address after this write's SYSCALL: /init's next
+        // write (its second echo) runs the same instruction.
+        'print/x regs->ip',
+        'delete',
+        'hbreak *($2 - 2)',
+        'continue',
+        'x/i $pc',
+        'print $cs',
+        'stepi',
+        'print $cs',
+        // On the kernel's page tables again (the entry runs a few
+        // instructions on the user's, with page-table isolation).
+        'tbreak do_syscall_64',
+        'continue',
         'watch -l jiffies_64',
         'continue',
         'delete',
@@ -96,6 +111,12 @@ afterEach(async () => {
       /#\d+ +0x[0-9a-f]+ in entry_SYSCALL_64 \(\) at .*arch\/x86\/entry\/entry_64\.S/,
     );
     expect(out).toMatch(/\$1 = "swapper\/0(\\000)*"/);
+    // Stopped in user mode on the SYSCALL (CS 0x33), one step is the
+    // kernel's entry (CS 0x10).
+    expect(out).toMatch(
+      /hit Breakpoint 3, 0x[0-9a-f]+ in \?\? \(\)\n=> 0x[0-9a-f]+:\tsyscall\s*\n\$3 = 51\n/,
+    );
+    expect(out).toMatch(/entry_SYSCALL_64 \(\) at .*arch\/x86\/entry\/entry_64\.S:\d+\n\$4 = 16\n/);
     const watch = /Old value = (\d+)\nNew value = (\d+)/.exec(out);
     expect(watch).not.toBeNull();
     expect(BigInt(watch![2]!)).toBeGreaterThan(BigInt(watch![1]!));
