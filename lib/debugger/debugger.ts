@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { StopEvent, Vmm } from '../vmm/vmm';
+import type { ResumeOptions, StepRange, StopEvent, Vmm } from '../vmm/vmm';
 import { Access } from '../vmm/vmm';
 import type { RegisterFile } from '../vmm/registers';
 import { BreakpointTable, INT3 } from './breakpoints';
@@ -19,8 +19,18 @@ export interface Stop {
   watch?: { kind: WatchKind; address: bigint };
 }
 
-/** What one vCPU does on a resume; vCPUs without an action stay stopped. */
-export type ResumeAction = 'continue' | 'step';
+/**
+ * What one vCPU does on a resume; vCPUs without an action stay stopped. A
+ * range is a range step (vCont;r): one step, then more while rip is in it.
+ */
+export type ResumeAction = 'continue' | 'step' | StepRange;
+
+/** How the vmm runs a vCPU for an action: steps are interrupt-masked. */
+function resumeOptions(action: ResumeAction): ResumeOptions {
+  if (action === 'continue') return {};
+  if (action === 'step') return { step: true, maskInterrupts: true };
+  return { step: true, maskInterrupts: true, range: action };
+}
 
 /** How m/M/x/X/Z0 addresses are read: through the vCPU's page tables, or as guest-physical. */
 export type AddressSpace = 'virtual' | 'physical';
@@ -155,7 +165,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   resume(requested: Map<number, ResumeAction>): Promise<Stop> {
     // A held vCPU is not continued; an explicit step of it is still honoured.
     const actions = new Map(
-      [...requested].filter(([v, a]) => !this.dead.has(v) && (a === 'step' || !this.held.has(v))),
+      [...requested].filter(
+        ([v, a]) => !this.dead.has(v) && (a !== 'continue' || !this.held.has(v)),
+      ),
     );
     if (this.phase !== 'stopped') return this.nextStop();
     const stopped = this.nextStop();
@@ -194,7 +206,10 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       const event = await this.stepOver(vcpu, gpa, slot);
       if (epoch !== this.epoch) return; // detached meanwhile
       const noise = event.reason === 'watchpoint' && this.isWatchNoise(event);
-      if (action === 'step' || (event.reason !== 'step' && !noise)) {
+      const inRange =
+        typeof action === 'object' && event.rip >= action.start && event.rip < action.end;
+      const stepped = event.reason === 'step' || noise;
+      if (action === 'step' || (typeof action === 'object' && !(stepped && inRange)) || !stepped) {
         // The step over the breakpoint was the step asked for (or it stopped for a reason of its own).
         this.report(this.toStop(noise ? { ...event, reason: 'step' } : event));
         return;
@@ -208,7 +223,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.phase = 'running';
     for (const [vcpu, action] of actions) {
       if (this.vmm.vcpuState(vcpu) !== 'parked') continue;
-      this.vmm.resume(vcpu, action === 'step' ? { step: true, maskInterrupts: true } : {});
+      this.vmm.resume(vcpu, resumeOptions(action));
       this.running.add(vcpu);
     }
     if (this.running.size === 0) {

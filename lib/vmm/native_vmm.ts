@@ -293,7 +293,14 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   resume(vcpu: number, options: ResumeOptions = {}): void {
-    const native = { step: options.step ?? false, maskInterrupts: options.maskInterrupts ?? false };
+    const native: Parameters<NativeVmm['resume']>[1] = {
+      step: options.step ?? false,
+      maskInterrupts: options.maskInterrupts ?? false,
+    };
+    if (options.range !== undefined) {
+      native.rangeStart = options.range.start;
+      native.rangeEnd = options.range.end;
+    }
     this.registerCache.delete(vcpu);
     guard(() => this.native.resume(vcpu, native));
   }

@@ -140,7 +140,9 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
         // The I/O instruction was the step: do not run a second one. (Length
         // 0: the backend runs the rest of the instruction, then stops.)
         if (options.mode == ResumeMode::kStep && exit.inst_length > 0) {
-          return StopEvent{vcpu, ExitKind::kStep, exit.rip + exit.inst_length, ""};
+          const uint64_t next = exit.rip + exit.inst_length;
+          if (options.inRange(next)) continue;  // range stepping goes on
+          return StopEvent{vcpu, ExitKind::kStep, next, ""};
         }
         continue;
       }
@@ -151,6 +153,11 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
           startAp(exit.target_vcpu, exit.start_rip);
         }
         continue;
+      case ExitKind::kStep:
+        // Range stepping: the next step, without waking JS (a pause request
+        // makes run() return kPaused, which ends it).
+        if (options.inRange(exit.rip)) continue;
+        return StopEvent{vcpu, exit.kind, exit.rip, exit.message};
       default:
         return StopEvent{vcpu,
                          exit.kind,

@@ -76,6 +76,14 @@ enum class ResumeMode { kContinue, kStep };
 struct RunOptions {
   ResumeMode mode = ResumeMode::kContinue;
   bool mask_interrupts = false;  // no external interrupt is delivered while set
+  // kStep only: range stepping (gdb's vCont;r). After the first instruction
+  // the vCPU keeps stepping while rip is in [range_start, range_end); a stop
+  // for any other reason (breakpoint, watchpoint, pause) ends it as usual.
+  // Backends may step through the range themselves (emu); the seam loops
+  // over single steps for those that do not.
+  bool has_range = false;
+  uint64_t range_start = 0, range_end = 0;
+  bool inRange(uint64_t rip) const { return has_range && rip >= range_start && rip < range_end; }
 };
 
 // One contiguous range of guest-physical RAM and where it is mapped here.
