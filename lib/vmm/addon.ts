@@ -24,7 +24,7 @@ export interface NativeVmm {
   resume(
     vcpu: number,
     options: { step: boolean; maskInterrupts: boolean; rangeStart?: bigint; rangeEnd?: bigint },
-  ): void;
+  ): boolean | undefined;
   pause(vcpu: number): boolean;
   pauseAll(waitMs: number): NativeEvent[];
   waitForStop(waitMs: number): NativeEvent[];

@@ -101,8 +101,24 @@ export function decodeRegisterBuffer(raw: Buffer): RegisterFile {
   });
   regs.gdtr = table(L.gdtr);
   regs.idtr = table(L.idtr);
+  // The x87/SSE state (24 buffer views) is decoded when first read: most
+  // reads at a stop (the stop reply's registers, a page walk) never touch it.
+  let fpu: RegisterFile['fpu'] | undefined;
+  Object.defineProperty(regs, 'fpu', {
+    enumerable: true,
+    configurable: true,
+    get: () => (fpu ??= decodeFpu(raw)),
+    set: (value: RegisterFile['fpu']) => {
+      fpu = value;
+    },
+  });
+  return regs as RegisterFile;
+}
+
+function decodeFpu(raw: Buffer): RegisterFile['fpu'] {
+  const L = REGISTER_LAYOUT;
   const f = L.fpu;
-  regs.fpu = {
+  return {
     fcw: raw.readUInt16LE(f),
     fsw: raw.readUInt16LE(f + 2),
     ftw: raw.readUInt16LE(f + 4),
@@ -115,7 +131,6 @@ export function decodeRegisterBuffer(raw: Buffer): RegisterFile {
     st: Array.from({ length: 8 }, (_, i) => raw.subarray(L.st + 10 * i, L.st + 10 * i + 10)),
     xmm: Array.from({ length: 16 }, (_, i) => raw.subarray(L.xmm + 16 * i, L.xmm + 16 * i + 16)),
   };
-  return regs as RegisterFile;
 }
 
 /** Runs a native call, turning its errno-coded errors into VmmError. */
@@ -147,6 +162,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
    * setRegisters, injectException, debug-slot changes and start-up events.
    */
   private readonly registerCache = new Map<number, Buffer>();
+  private destroyed = false;
   /** Guest RAM is laid out once, when the VM is created. */
   private regions: MemoryRegion[] | undefined;
 
@@ -302,7 +318,13 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
       native.rangeEnd = options.range.end;
     }
     this.registerCache.delete(vcpu);
-    guard(() => this.native.resume(vcpu, native));
+    // true: the addon ran the step on this thread and its stop waits in the
+    // queue for a drain; the caller's waitForStop most often takes it first.
+    if (guard(() => this.native.resume(vcpu, native)) === true) {
+      queueMicrotask(() => {
+        if (!this.destroyed) this.waitForStop(0);
+      });
+    }
   }
 
   pause(vcpu: number): boolean {
@@ -327,6 +349,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.registerCache.clear();
     this.native.destroy();
   }

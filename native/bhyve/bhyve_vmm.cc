@@ -134,6 +134,10 @@ class BhyveVmm : public Vmm {
 #endif
   }
   int vcpuCount() const override { return static_cast<int>(vcpus_.size()); }
+#if defined(VMM_FAKE_VMM)
+  // Unicorn engines keep no per-thread state; the fake vm_run serializes them.
+  bool runsOnAnyThread() const override { return true; }
+#endif
   std::vector<MemoryRegion> memoryRegions() const override { return regions_; }
 
   void getRegisters(int vcpu, RegisterFile* regs) override {

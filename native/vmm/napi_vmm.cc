@@ -490,12 +490,18 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
         options.has_range = true;
       }
     }
+    bool stepped_here;
+    // A step run on this thread puts its stop in the queue: the caller
+    // drains it (the stop, most often, then needs no event-loop hop).
+    queue_->holdWake();
     try {
-      machine_->resume(vcpu, options);
+      stepped_here = machine_->resume(vcpu, options);
     } catch (const VmmError& error) {
+      if (queue_->releaseWake()) tsfn_.NonBlockingCall();
       throw toJsError(info.Env(), error);
     }
-    return info.Env().Undefined();
+    if (queue_->releaseWake() && !stepped_here) tsfn_.NonBlockingCall();
+    return Napi::Boolean::New(info.Env(), stepped_here);
   }
 
   Napi::Value pause(const Napi::CallbackInfo& info) {

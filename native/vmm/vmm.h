@@ -162,6 +162,12 @@ class Vmm {
   // registers read as the reset state without entering the hypervisor.
   virtual bool startsApsItself() const { return false; }
 
+  // True when run() may be called from any thread (one at a time per vCPU):
+  // then a single step runs on the thread that asks for it, without waking
+  // the vCPU's thread and waiting for it (the fake vmm). KVM wants KVM_RUN
+  // on the thread that made the vCPU.
+  virtual bool runsOnAnyThread() const { return false; }
+
   // On the vCPU's own thread: run until something user space must see.
   virtual Exit run(int vcpu, const RunOptions& options) = 0;
   // On the vCPU's own thread, after kPortIn or kPortOut: finish the
