@@ -109,6 +109,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * cannot continue from), and why: they stay parked, their registers readable.
    */
   private readonly dead = new Map<number, string>();
+  /**
+   * Detached, and no debugger since: a stop still on its way (a step or a
+   * range step in flight when the client went away) lets its vCPU run on.
+   */
+  private free = false;
 
   constructor(readonly vmm: Vmm) {
     super();
@@ -137,6 +142,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   /** Stops every vCPU (attach, Ctrl-C); resolves with the stop to report. */
   interrupt(): Promise<Stop> {
+    this.free = false;
     if (this.phase === 'stopped') {
       return Promise.resolve(this.reported ?? { vcpu: 0, reason: 'interrupt', rip: this.rip(0) });
     }
@@ -163,6 +169,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * all and is the one reported); vCPUs not in it stay stopped.
    */
   resume(requested: Map<number, ResumeAction>): Promise<Stop> {
+    this.free = false;
     // A held vCPU is not continued; an explicit step of it is still honoured.
     const actions = new Map(
       [...requested].filter(
@@ -310,6 +317,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     // A step over a breakpoint in flight finishes on its own; its vCPU is resumed then.
     this.epoch++;
     this.phase = 'running';
+    this.free = true;
     this.resumeParked();
   }
 
@@ -595,8 +603,13 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       }
       return;
     }
+    const dies = original.reason === 'shutdown' || original.reason === 'error';
+    if (this.free && this.phase === 'running' && !dies) {
+      this.vmm.resume(original.vcpu); // nobody to report it to
+      return;
+    }
     this.running.delete(original.vcpu);
-    if (original.reason === 'shutdown' || original.reason === 'error') {
+    if (dies) {
       this.dead.set(original.vcpu, original.message ?? original.reason);
     }
     let event = original;
