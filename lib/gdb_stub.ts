@@ -1,14 +1,17 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { Duplex } from 'node:stream';
 import { dirname } from 'node:path';
 import { dispatch } from './commands/dispatch';
 import type { Session } from './commands/types';
 import type { Debugger } from './debugger/debugger';
 import { log } from './log';
+import { prepareCodec } from './rsp/bulk_codec';
 import { RspConnection } from './rsp/connection';
 import { framePacket } from './rsp/packet_writer';
-import { hexEncode } from './rsp/hex';
+import { hexEncode, hexPayload } from './rsp/hex';
+import { REGISTER_BYTES } from './arch/x86_64/gdb_registers';
 import { payloadBytes } from './rsp/encoded_payload';
 
 /** Where the stub listens: TCP (127.0.0.1 by default) or a Unix socket. */
@@ -50,6 +53,29 @@ export const DEFAULT_PACKET_SIZE = 0x80000;
 export const REFUSAL_NOTICE_INTERVAL_MS = 10000;
 
 /** Serves one debugger at a time over the GDB remote serial protocol. */
+/** What gdb and lldb send first on attach that is safe to run with nobody attached (warmUp). */
+const WARM_UP_PACKETS = [
+  'qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+;vContSupported+;QThreadEvents+',
+  'vMustReplyEmpty',
+  'qXfer:features:read:target.xml:0,ffb',
+  'qXfer:features:read:target.xml:ffb,ffb',
+  'qXfer:features:read:target.xml:1ff6,ffb',
+  'qTStatus',
+  'qXfer:threads:read::0,1000',
+  'qAttached',
+  'qOffsets',
+  'qXfer:memory-map:read::0,1000',
+  'qC',
+  'qfThreadInfo',
+  'qsThreadInfo',
+  'vCont?',
+  'qSymbol::',
+  'qHostInfo',
+  'qProcessInfo',
+  'qRegisterInfo0',
+  'qRegisterInfo10',
+];
+
 export class GdbStub extends EventEmitter<GdbStubEvents> {
   private server: net.Server | undefined;
   private client: RspConnection | undefined;
@@ -76,6 +102,8 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
       server.once('error', reject);
       const done = () => {
         server.off('error', reject);
+        // While no debugger waits: the first-use work of an attach.
+        setImmediate(() => this.warmUp());
         resolve(describe(server.address()));
       };
       if ('path' in address) {
@@ -92,6 +120,33 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
         server.listen(address.port, address.host, done);
       }
     });
+  }
+
+  /**
+   * Runs what a debugger's attach runs first (the packets that neither need
+   * the guest stopped nor change anything), over a connection to nowhere,
+   * and compiles the bulk codec: done per process here, not inside the
+   * first attach, which it made several times slower than QEMU's.
+   */
+  private warmUp(): void {
+    prepareCodec();
+    const stream = new Duplex({
+      read: () => undefined,
+      write: (_chunk, _encoding, done: () => void) => done(),
+    });
+    const connection = new RspConnection(stream, this.packetSize, {
+      runLength: this.options.runLengthEncoding ?? true,
+    });
+    const session: Session = { generalVcpu: 0, continueVcpu: -1, packetSize: this.packetSize };
+    connection.on('packet', (payload) => {
+      void dispatch({ debugger: this.dbg, session }, payload).then(({ reply }) => {
+        if (reply !== null) connection.send(reply);
+      });
+    });
+    for (const packet of WARM_UP_PACKETS) stream.push(framePacket(packet));
+    stream.push('+');
+    connection.send(hexPayload(Buffer.alloc(REGISTER_BYTES)));
+    setImmediate(() => stream.destroy());
   }
 
   /** Stops listening and drops every connection (the session ends as on a disconnect). */

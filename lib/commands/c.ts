@@ -72,7 +72,7 @@ async function handleContinue(context: CommandContext, { address }: ResumeReques
   const refused = refuseResume(context, address === undefined ? [] : [vcpu]);
   if (refused !== undefined) return refused;
   if (!setResumeAddress(context, vcpu, address)) return Errors.invalid;
-  return reportStop(context.session, await context.debugger.continue());
+  return reportStop(context.session, await context.debugger.continue(), context.debugger);
 }
 
 /** `c [addr]`: resume every vCPU; the reply is the next stop. */

@@ -1,11 +1,7 @@
-import { GDB_REGISTERS, encodeRegister } from '../arch/x86_64/gdb_registers';
 import { escapeBinary } from '../rsp/binary';
 import { ripOf, threadName } from './lldb_threads';
-import { stopReply } from './stop_reply';
+import { expeditedRegisterMap, stopReply } from './stop_reply';
 import type { Command } from './types';
-
-/** rip's regnum in the target description: the register lldb wants with every thread. */
-const RIP_REGNUM = GDB_REGISTERS.findIndex((reg) => reg.name === 'rip');
 
 interface ThreadInfo {
   tid: number;
@@ -33,7 +29,8 @@ function stopInfo(reply: string): Pick<ThreadInfo, 'signal' | 'reason' | 'descri
 }
 
 /**
- * `jThreadsInfo`: every vCPU as a thread, with its name, its rip, and for
+ * `jThreadsInfo`: every vCPU as a thread, with its name, its rip, frame
+ * and stack pointers (what lldb reads at every stop), and for
  * the one whose stop was reported, the stop's signal (and a watchpoint's
  * address); lldb works out the rest (a breakpoint from its own breakpoint at
  * the pc), as from a T reply.
@@ -50,10 +47,7 @@ export const jThreadsInfo: Command<true> = {
     const threads = dbg.vcpus().map((vcpu) => {
       const info: ThreadInfo = { tid: vcpu + 1, name: threadName(vcpu) };
       if (stop?.vcpu === vcpu) Object.assign(info, stopInfo(stopReply(stop)));
-      if (ripOf(dbg, vcpu) !== undefined) {
-        const rip = encodeRegister(GDB_REGISTERS[RIP_REGNUM]!, dbg.registers(vcpu));
-        info.registers = { [RIP_REGNUM]: rip };
-      }
+      if (ripOf(dbg, vcpu) !== undefined) info.registers = expeditedRegisterMap(dbg, vcpu);
       return info;
     });
     return escapeBinary(Buffer.from(JSON.stringify(threads), 'utf8'));

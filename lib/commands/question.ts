@@ -5,5 +5,5 @@ import type { Command } from './types';
 export const question: Command<true> = {
   prefix: '?',
   parse: (body) => (body === '' ? true : undefined),
-  handle: async ({ debugger: dbg, session }) => reportStop(session, await dbg.interrupt()),
+  handle: async ({ debugger: dbg, session }) => reportStop(session, await dbg.interrupt(), dbg),
 };

@@ -8,7 +8,7 @@ async function handleStep(context: CommandContext, { address }: ResumeRequest) {
   const refused = refuseResume(context, [vcpu]);
   if (refused !== undefined) return refused;
   if (!setResumeAddress(context, vcpu, address)) return Errors.invalid;
-  return reportStop(context.session, await context.debugger.step(vcpu));
+  return reportStop(context.session, await context.debugger.step(vcpu), context.debugger);
 }
 
 /** `s [addr]`: one instruction on the current vCPU, interrupts masked; the others stay stopped. */

@@ -1,4 +1,5 @@
-import { endsGuest, type Stop } from '../debugger/debugger';
+import { endsGuest, type Debugger, type Stop } from '../debugger/debugger';
+import { GDB_REGISTERS, encodeRegister } from '../arch/x86_64/gdb_registers';
 import type { WatchKind } from '../debugger/hw_slots';
 import { hexEncode } from '../rsp/hex';
 import { threadIdOf } from './thread_id';
@@ -51,12 +52,48 @@ export function stopReply(stop: Stop): string {
 }
 
 /**
+ * The registers a stop reply carries (gdbserver's amd64 choice: the frame
+ * and stack pointers and the pc), by regnum, which gdb and lldb number alike.
+ */
+const EXPEDITED = ['rbp', 'rsp', 'rip'].map((name) =>
+  GDB_REGISTERS.findIndex((r) => r.name === name),
+);
+
+/**
+ * `NN:value;` for each expedited register of a parked vCPU ('' when they
+ * cannot be read): what gdb and lldb read at every stop (the pc, and the
+ * stack and frame pointers to unwind the first frame), so that no `g` or
+ * `p` follows a step.
+ */
+export function expeditedRegisters(dbg: Debugger, vcpu: number): string {
+  try {
+    if (dbg.vmm.vcpuState(vcpu) !== 'parked') return '';
+    const regs = dbg.registers(vcpu);
+    let out = '';
+    for (const regnum of EXPEDITED) {
+      out += `${regnum.toString(16).padStart(2, '0')}:${encodeRegister(GDB_REGISTERS[regnum]!, regs)};`;
+    }
+    return out;
+  } catch {
+    return '';
+  }
+}
+
+/** The registers expedited in a stop reply and jThreadsInfo, as lldb's JSON wants them (decimal regnums). */
+export function expeditedRegisterMap(dbg: Debugger, vcpu: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  const regs = dbg.registers(vcpu);
+  for (const regnum of EXPEDITED) out[regnum] = encodeRegister(GDB_REGISTERS[regnum]!, regs);
+  return out;
+}
+
+/**
  * Reports a stop to the client: the T reply, and the stopped vCPU becomes the
  * general thread (Hg). gdb assumes so after every stop reply that names a
  * thread (gdbserver does the same) and reads that thread's registers with no
  * Hg first.
  */
-export function reportStop(session: Session, stop: Stop): string {
+export function reportStop(session: Session, stop: Stop, dbg?: Debugger): string {
   session.generalVcpu = stop.vcpu;
   if (endsGuest(stop)) {
     session.sendEarly?.(
@@ -67,5 +104,7 @@ export function reportStop(session: Session, stop: Stop): string {
     const why = `vCPU ${stop.vcpu} (thread ${threadIdOf(stop.vcpu)}) stopped for good: ${stop.message ?? stop.reason}; its registers stay readable\n`;
     session.sendEarly?.('O' + hexEncode(why));
   }
-  return stopReply(stop);
+  const reply = stopReply(stop);
+  if (dbg === undefined || !reply.startsWith('T')) return reply;
+  return reply + expeditedRegisters(dbg, stop.vcpu);
 }

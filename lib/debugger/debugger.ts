@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { MachineEnd, StopEvent, Vmm } from '../vmm/vmm';
+import type { MachineEnd, ResumeOptions, StepRange, StopEvent, Vmm } from '../vmm/vmm';
 import { Access } from '../vmm/vmm';
 import type { RegisterFile } from '../vmm/registers';
 import { BreakpointTable, INT3 } from './breakpoints';
@@ -29,8 +29,18 @@ export function endsGuest(stop: Pick<Stop, 'reason' | 'end'>): boolean {
   );
 }
 
-/** What one vCPU does on a resume; vCPUs without an action stay stopped. */
-export type ResumeAction = 'continue' | 'step';
+/**
+ * What one vCPU does on a resume; vCPUs without an action stay stopped. A
+ * range is a range step (vCont;r): one step, then more while rip is in it.
+ */
+export type ResumeAction = 'continue' | 'step' | StepRange;
+
+/** How the vmm runs a vCPU for an action: steps are interrupt-masked. */
+function resumeOptions(action: ResumeAction): ResumeOptions {
+  if (action === 'continue') return {};
+  if (action === 'step') return { step: true, maskInterrupts: true };
+  return { step: true, maskInterrupts: true, range: action };
+}
 
 /** How m/M/x/X/Z0 addresses are read: through the vCPU's page tables, or as guest-physical. */
 export type AddressSpace = 'virtual' | 'physical';
@@ -111,6 +121,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   private readonly dead = new Map<number, string>();
   /** Why the guest ended (powered off, reset, every vCPU halted for good); undefined while it has not. */
   private endReason: string | undefined;
+  /**
+   * Detached, and no debugger since: a stop still on its way (a step or a
+   * range step in flight when the client went away) lets its vCPU run on.
+   */
+  private free = false;
 
   constructor(readonly vmm: Vmm) {
     super();
@@ -139,6 +154,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   /** Stops every vCPU (attach, Ctrl-C); resolves with the stop to report. */
   interrupt(): Promise<Stop> {
+    this.free = false;
     if (this.phase === 'stopped') {
       return Promise.resolve(this.reported ?? { vcpu: 0, reason: 'interrupt', rip: this.rip(0) });
     }
@@ -165,9 +181,12 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * all and is the one reported); vCPUs not in it stay stopped.
    */
   resume(requested: Map<number, ResumeAction>): Promise<Stop> {
+    this.free = false;
     // A held vCPU is not continued; an explicit step of it is still honoured.
     const actions = new Map(
-      [...requested].filter(([v, a]) => !this.dead.has(v) && (a === 'step' || !this.held.has(v))),
+      [...requested].filter(
+        ([v, a]) => !this.dead.has(v) && (a !== 'continue' || !this.held.has(v)),
+      ),
     );
     if (this.phase !== 'stopped') return this.nextStop();
     const stopped = this.nextStop();
@@ -206,7 +225,10 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       const event = await this.stepOver(vcpu, gpa, slot);
       if (epoch !== this.epoch) return; // detached meanwhile
       const noise = event.reason === 'watchpoint' && this.isWatchNoise(event);
-      if (action === 'step' || (event.reason !== 'step' && !noise)) {
+      const inRange =
+        typeof action === 'object' && event.rip >= action.start && event.rip < action.end;
+      const stepped = event.reason === 'step' || noise;
+      if (action === 'step' || (typeof action === 'object' && !(stepped && inRange)) || !stepped) {
         // The step over the breakpoint was the step asked for (or it stopped for a reason of its own).
         this.report(this.toStop(noise ? { ...event, reason: 'step' } : event));
         return;
@@ -220,7 +242,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.phase = 'running';
     for (const [vcpu, action] of actions) {
       if (this.vmm.vcpuState(vcpu) !== 'parked') continue;
-      this.vmm.resume(vcpu, action === 'step' ? { step: true, maskInterrupts: true } : {});
+      this.vmm.resume(vcpu, resumeOptions(action));
       this.running.add(vcpu);
     }
     if (this.running.size === 0) {
@@ -308,6 +330,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     // A step over a breakpoint in flight finishes on its own; its vCPU is resumed then.
     this.epoch++;
     this.phase = 'running';
+    this.free = true;
     this.resumeParked();
   }
 
@@ -601,8 +624,13 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       }
       return;
     }
+    const dies = original.reason === 'shutdown' || original.reason === 'error';
+    if (this.free && this.phase === 'running' && !dies) {
+      this.vmm.resume(original.vcpu); // nobody to report it to
+      return;
+    }
     this.running.delete(original.vcpu);
-    if (original.reason === 'shutdown' || original.reason === 'error') {
+    if (dies) {
       this.dead.set(original.vcpu, original.message ?? original.reason);
       if (endsGuest(original)) this.endReason ??= original.message ?? original.end;
     }

@@ -395,6 +395,14 @@ function codecModule(): CompiledModule | null {
   return compiled;
 }
 
+/**
+ * Compiles the codec now (once a process) rather than inside the first bulk
+ * read of the first session, where it cost that read milliseconds.
+ */
+export function prepareCodec(): void {
+  codecModule();
+}
+
 /** Every live BulkMemory by its ArrayBuffer: how an encoder finds the codec for its buffers. */
 const MEMORIES = new WeakMap<ArrayBuffer, BulkMemory>();
 

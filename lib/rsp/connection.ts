@@ -14,6 +14,9 @@ interface ConnectionEvents {
   close: [];
 }
 
+/** Reads below this many bytes keep to the JavaScript encoders (bulkReadBuffer). */
+const SMALL_READ = 4096;
+
 export interface RspConnectionOptions {
   /** Run-length encode replies (default true); off, replies go out as given. */
   runLength?: boolean;
@@ -99,6 +102,9 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
    * PacketSize; the caller then uses a buffer of its own.
    */
   bulkReadBuffer(length: number): Buffer | undefined {
+    // A small read (gdb's and lldb's at every stop) is no reason to set up
+    // the WebAssembly memory: the JavaScript encoders serve it as fast.
+    if (length < SMALL_READ && this.bulk === undefined) return undefined;
     if (this.frames === undefined || length > this.maxPacket) return undefined;
     return this.bulkMemory()?.readBuffer;
   }

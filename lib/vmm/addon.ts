@@ -21,7 +21,10 @@ export interface NativeVmm {
     slots: ({ address: bigint; kind: string; length: number } | null)[],
   ): void;
   start(): void;
-  resume(vcpu: number, options: { step: boolean; maskInterrupts: boolean }): void;
+  resume(
+    vcpu: number,
+    options: { step: boolean; maskInterrupts: boolean; rangeStart?: bigint; rangeEnd?: bigint },
+  ): boolean | undefined;
   pause(vcpu: number): boolean;
   pauseAll(waitMs: number): NativeEvent[];
   waitForStop(waitMs: number): NativeEvent[];

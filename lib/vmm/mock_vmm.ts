@@ -268,6 +268,24 @@ export class MockVmm extends EventEmitter<VmmEventMap> implements Vmm {
     const regs = this.regs[vcpu]!;
     if (options.step) {
       regs.rip += 1n;
+      const range = options.range;
+      // Range stepping: on while rip stays in the range, stopping at an int3 or execute slot there.
+      for (let n = 0; range !== undefined && regs.rip >= range.start && regs.rip < range.end; n++) {
+        const slot = this.debugSlots[vcpu]!.findIndex(
+          (s) => s?.kind === 'exec' && s.address === regs.rip,
+        );
+        if (slot >= 0) {
+          this.park(vcpu, 'debug-register', { slot });
+          return;
+        }
+        const gpa = this.gla2gpa(vcpu, regs.rip);
+        if (this.breakpointExits && gpa !== undefined && this.ram[Number(gpa)] === 0xcc) {
+          this.park(vcpu, 'breakpoint');
+          return;
+        }
+        if (n >= RUN_WINDOW) return; // a long range "spins" until paused, as a continue does
+        regs.rip += 1n;
+      }
       this.park(vcpu, 'step');
       return;
     }

@@ -102,8 +102,24 @@ export function decodeRegisterBuffer(raw: Buffer): RegisterFile {
   });
   regs.gdtr = table(L.gdtr);
   regs.idtr = table(L.idtr);
+  // The x87/SSE state (24 buffer views) is decoded when first read: most
+  // reads at a stop (the stop reply's registers, a page walk) never touch it.
+  let fpu: RegisterFile['fpu'] | undefined;
+  Object.defineProperty(regs, 'fpu', {
+    enumerable: true,
+    configurable: true,
+    get: () => (fpu ??= decodeFpu(raw)),
+    set: (value: RegisterFile['fpu']) => {
+      fpu = value;
+    },
+  });
+  return regs as RegisterFile;
+}
+
+function decodeFpu(raw: Buffer): RegisterFile['fpu'] {
+  const L = REGISTER_LAYOUT;
   const f = L.fpu;
-  regs.fpu = {
+  return {
     fcw: raw.readUInt16LE(f),
     fsw: raw.readUInt16LE(f + 2),
     ftw: raw.readUInt16LE(f + 4),
@@ -116,7 +132,6 @@ export function decodeRegisterBuffer(raw: Buffer): RegisterFile {
     st: Array.from({ length: 8 }, (_, i) => raw.subarray(L.st + 10 * i, L.st + 10 * i + 10)),
     xmm: Array.from({ length: 16 }, (_, i) => raw.subarray(L.xmm + 16 * i, L.xmm + 16 * i + 16)),
   };
-  return regs as RegisterFile;
 }
 
 /** Runs a native call, turning its errno-coded errors into VmmError. */
@@ -148,6 +163,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
    * setRegisters, injectException, debug-slot changes and start-up events.
    */
   private readonly registerCache = new Map<number, Buffer>();
+  private destroyed = false;
   /** Guest RAM is laid out once, when the VM is created. */
   private regions: MemoryRegion[] | undefined;
 
@@ -295,9 +311,22 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   resume(vcpu: number, options: ResumeOptions = {}): void {
-    const native = { step: options.step ?? false, maskInterrupts: options.maskInterrupts ?? false };
+    const native: Parameters<NativeVmm['resume']>[1] = {
+      step: options.step ?? false,
+      maskInterrupts: options.maskInterrupts ?? false,
+    };
+    if (options.range !== undefined) {
+      native.rangeStart = options.range.start;
+      native.rangeEnd = options.range.end;
+    }
     this.registerCache.delete(vcpu);
-    guard(() => this.native.resume(vcpu, native));
+    // true: the addon ran the step on this thread and its stop waits in the
+    // queue for a drain; the caller's waitForStop most often takes it first.
+    if (guard(() => this.native.resume(vcpu, native)) === true) {
+      queueMicrotask(() => {
+        if (!this.destroyed) this.waitForStop(0);
+      });
+    }
   }
 
   pause(vcpu: number): boolean {
@@ -322,6 +351,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
   }
 
   destroy(): void {
+    this.destroyed = true;
     this.registerCache.clear();
     this.native.destroy();
   }

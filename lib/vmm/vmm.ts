@@ -78,9 +78,22 @@ export interface MemoryRegion {
 /** Access kinds for gla2gpa, as PROT_READ / PROT_WRITE / PROT_EXEC. */
 export const Access = { read: 1, write: 2, exec: 4 } as const;
 
+/** A range of rip values, [start, end), as gdb's vCont;r gives it. */
+export interface StepRange {
+  start: bigint;
+  end: bigint;
+}
+
 export interface ResumeOptions {
   /** Run exactly one instruction, then stop with reason 'step'. */
   step?: boolean;
+  /**
+   * With `step`: range stepping. After the first instruction the vCPU goes
+   * on stepping while rip is in the range, inside the backend (no event per
+   * instruction), and stops with 'step' at the first rip outside it; any
+   * other stop (breakpoint, debug slot, pause) ends it as usual.
+   */
+  range?: StepRange;
   /** Deliver no external interrupt while running (used while stepping). */
   maskInterrupts?: boolean;
 }

@@ -149,6 +149,11 @@ class BhyveVmm : public Vmm {
 #endif
   }
   int vcpuCount() const override { return static_cast<int>(vcpus_.size()); }
+#if defined(VMM_FAKE_VMM)
+  // Unicorn engines keep no per-thread state but the translation flags the
+  // fake vm_run sets on the calling thread before each run.
+  bool runsOnAnyThread() const override { return true; }
+#endif
   std::vector<MemoryRegion> memoryRegions() const override { return regions_; }
 
   void getRegisters(int vcpu, RegisterFile* regs) override {
@@ -337,6 +342,13 @@ class BhyveVmm : public Vmm {
   Exit run(int vcpu, const RunOptions& options) override {
     struct vcpu* v = vcpus_[vcpu];
     applyCaps(vcpu, options);
+#if defined(VMM_FAKE_VMM)
+    // The fake vmm steps through a range itself; on bhyve the seam loops over MTRAP steps.
+    const bool range = options.mode == ResumeMode::kStep && options.has_range;
+    if (vm_set_step_range(v, range ? options.range_start : 0, range ? options.range_end : 0) != 0) {
+      fail("vm_set_step_range", vcpu);
+    }
+#endif
     struct vm_exit vme;
     std::memset(&vme, 0, sizeof vme);
     cpuset_t dmask;

@@ -124,6 +124,8 @@ struct vcpu {
   // Debug slots as vm_set_debug_slots left them, and the last DB exit's status.
   fakevmm_debug_slot debug_slots[FAKEVMM_DEBUG_SLOTS] = {};
   fakevmm_debug_status debug_status = {};
+  // vm_set_step_range: [start, end) of rip; empty for plain steps.
+  uint64_t step_range_start = 0, step_range_end = 0;
 
   // Used only by the thread running the engine.
   fakevmm::PendingExit pend;
@@ -131,6 +133,9 @@ struct vcpu {
   int step_count = 0;
   bool step_done = false;
   bool stepping = false;
+  // Range stepping in this engine run: linear [start, end) (the range plus the CS base).
+  bool step_in_range = false;
+  uint64_t step_linear_start = 0, step_linear_end = 0;
   bool delivered_on_entry = false;
   uint64_t emu_entries = 0, interrupts_delivered = 0;
   // Debug slots as the engine's hooks implement them now.

@@ -248,9 +248,12 @@ bool on_invalid(uc_engine* uc, void* user) {
   return true;
 }
 
-void on_step(uc_engine* uc, uint64_t, uint32_t, void* user) {
+void on_step(uc_engine* uc, uint64_t address, uint32_t, void* user) {
   vcpu* v = static_cast<vcpu*>(user);
   if (++v->step_count >= 2) {
+    if (v->step_in_range && address >= v->step_linear_start && address < v->step_linear_end) {
+      return;  // range stepping: this boundary is inside the range, go on
+    }
     v->step_done = true;
     uc_emu_stop(uc);
   }
@@ -399,7 +402,7 @@ void on_exec_slot(uc_engine* uc, uint64_t address, uint32_t, void* user) {
     uc_emu_stop(uc);
     return;
   }
-  if (v->stepping) {
+  if (v->stepping && !v->step_in_range) {
     return;  // a step ends at the next instruction anyway
   }
   uint32_t hits = 0;
@@ -640,6 +643,16 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     v->pend_extra.clear();
     v->step_count = 0;
     v->step_done = false;
+    v->step_in_range = v->stepping && v->step_range_start < v->step_range_end;
+    if (v->step_in_range) {
+      fvi_seg cs;
+      fvi_get_seg(uc, FVI_CS, &cs);
+      v->step_linear_start = cs.base + v->step_range_start;
+      v->step_linear_end = cs.base + v->step_range_end;
+      if (v->step_linear_end < v->step_linear_start) {
+        v->step_linear_end = ~uint64_t{0};  // wrapped past the top: up to the end of the space
+      }
+    }
     v->watch_hits = v->watch_access = 0;
 
     // Event injection at entry, as VM entry does.
@@ -921,6 +934,16 @@ int vm_set_debug_slots(struct vcpu* vcpu, const struct fakevmm_debug_slot* slots
   std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
   std::memcpy(vcpu->debug_slots, next, sizeof next);
   fakevmm::kick_locked(vcpu);  // a running vCPU re-enters with the new hooks
+  return 0;
+}
+
+int vm_set_step_range(struct vcpu* vcpu, uint64_t start, uint64_t end) {
+  if (vcpu == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  vcpu->step_range_start = start;
+  vcpu->step_range_end = end;
   return 0;
 }
 

@@ -3,14 +3,16 @@
 namespace vmm {
 
 void EventQueue::push(QueuedEvent event) {
-  bool was_empty;
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    was_empty = events_.empty();
+    // A JS thread waiting in takeWhen takes it: no drain through the event loop.
+    wake = events_.empty() && !js_waiting_ && !wake_held_;
+    if (events_.empty() && wake_held_) wake_owed_ = true;
     events_.push_back(std::move(event));
   }
   changed_.notify_all();
-  if (was_empty) wake_();
+  if (wake) wake_();
 }
 
 namespace {
@@ -58,7 +60,11 @@ std::vector<QueuedEvent> EventQueue::takeWhen(
     const std::function<bool(const std::deque<QueuedEvent>&)>& ready,
     std::chrono::microseconds wait) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (wait.count() > 0) changed_.wait_for(lock, wait, [&] { return ready(events_); });
+  if (wait.count() > 0) {
+    js_waiting_ = true;
+    changed_.wait_for(lock, wait, [&] { return ready(events_); });
+    js_waiting_ = false;
+  }
   std::vector<QueuedEvent> out(std::make_move_iterator(events_.begin()),
                                std::make_move_iterator(events_.end()));
   events_.clear();

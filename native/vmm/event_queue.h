@@ -41,6 +41,19 @@ class EventQueue : public EventSink {
   std::vector<QueuedEvent> takeWhen(
       const std::function<bool(const std::deque<QueuedEvent>&)>& ready,
       std::chrono::microseconds wait);
+  // While held, a push asks for no drain: the JS thread drains the queue
+  // itself right after (a step it ran on its own thread). Release says
+  // whether a push went without one, which the caller then owes.
+  void holdWake() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_held_ = true;
+    wake_owed_ = false;
+  }
+  bool releaseWake() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_held_ = false;
+    return wake_owed_ && !events_.empty();
+  }
   std::vector<QueuedEvent> take() {
     return takeWhen([](const std::deque<QueuedEvent>&) { return true; },
                     std::chrono::microseconds(0));
@@ -53,6 +66,10 @@ class EventQueue : public EventSink {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<QueuedEvent> events_;
+  // The JS thread is inside takeWhen: it takes every event pushed meanwhile.
+  bool js_waiting_ = false;
+  bool wake_held_ = false;
+  bool wake_owed_ = false;
 };
 
 }  // namespace vmm

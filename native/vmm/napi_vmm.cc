@@ -478,13 +478,35 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
       Napi::Object o = info[1].As<Napi::Object>();
       options.mode = o.Get("step").ToBoolean() ? ResumeMode::kStep : ResumeMode::kContinue;
       options.mask_interrupts = o.Get("maskInterrupts").ToBoolean();
+      Napi::Value start = o.Get("rangeStart"), end = o.Get("rangeEnd");
+      if (!start.IsUndefined() || !end.IsUndefined()) {
+        if (!start.IsBigInt() || !end.IsBigInt()) {
+          throw Napi::TypeError::New(info.Env(), "\"rangeStart\" and \"rangeEnd\" are not bigints");
+        }
+        bool lossless_start, lossless_end;
+        options.range_start = start.As<Napi::BigInt>().Uint64Value(&lossless_start);
+        options.range_end = end.As<Napi::BigInt>().Uint64Value(&lossless_end);
+        if (!lossless_start || !lossless_end || options.range_start > options.range_end) {
+          throw Napi::RangeError::New(info.Env(), "the step range is not 0 <= start <= end < 2^64");
+        }
+        if (options.mode != ResumeMode::kStep) {
+          throw Napi::TypeError::New(info.Env(), "a step range needs \"step\"");
+        }
+        options.has_range = true;
+      }
     }
+    bool stepped_here;
+    // A step run on this thread puts its stop in the queue: the caller
+    // drains it (the stop, most often, then needs no event-loop hop).
+    queue_->holdWake();
     try {
-      machine_->resume(vcpu, options);
+      stepped_here = machine_->resume(vcpu, options);
     } catch (const VmmError& error) {
+      if (queue_->releaseWake()) tsfn_.NonBlockingCall();
       throw toJsError(info.Env(), error);
     }
-    return info.Env().Undefined();
+    if (queue_->releaseWake() && !stepped_here) tsfn_.NonBlockingCall();
+    return Napi::Boolean::New(info.Env(), stepped_here);
   }
 
   Napi::Value pause(const Napi::CallbackInfo& info) {

@@ -58,19 +58,43 @@ VcpuState Machine::state(int vcpu) {
   return v.state;
 }
 
-void Machine::resume(int vcpu, const RunOptions& options) {
-  Vcpu& v = at(vcpu);
-  std::lock_guard<std::mutex> lock(v.mutex);
-  if (v.state != VcpuState::kParked) {
-    throw VmmError{
-        "EBUSY", "vCPU " + std::to_string(vcpu) + " is " + vcpuStateName(v.state) + ", not parked"};
+bool Machine::othersRunning(int vcpu) {
+  for (int i = 0; i < vcpuCount(); i++) {
+    if (i != vcpu && state(i) == VcpuState::kRunning) return true;
   }
-  vmm_->clearStop(vcpu);
-  v.stop_requested = false;
-  v.options = options;
-  v.state = VcpuState::kRunning;
-  v.go = true;
-  v.wake.notify_one();
+  return false;
+}
+
+bool Machine::resume(int vcpu, const RunOptions& options) {
+  Vcpu& v = at(vcpu);
+  // A single step is one instruction: run it here rather than wake the
+  // vCPU's thread and wait for it to wake this one (two thread hand-offs,
+  // most of a step's cost).
+  const bool here = options.mode == ResumeMode::kStep && !options.has_range &&
+                    vmm_->runsOnAnyThread() && !othersRunning(vcpu);
+  {
+    std::lock_guard<std::mutex> lock(v.mutex);
+    if (v.state != VcpuState::kParked) {
+      throw VmmError{"EBUSY", "vCPU " + std::to_string(vcpu) + " is " + vcpuStateName(v.state) +
+                                  ", not parked"};
+    }
+    vmm_->clearStop(vcpu);
+    v.stop_requested = false;
+    v.options = options;
+    v.state = VcpuState::kRunning;
+    if (!here) {
+      v.go = true;
+      v.wake.notify_one();
+      return false;
+    }
+  }
+  StopEvent event = runGuarded(vcpu, options);
+  {
+    std::lock_guard<std::mutex> lock(v.mutex);
+    v.state = VcpuState::kParked;
+  }
+  sink_->onStop(event);
+  return true;
 }
 
 bool Machine::pause(int vcpu) {
@@ -142,7 +166,9 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
         // The I/O instruction was the step: do not run a second one. (Length
         // 0: the backend runs the rest of the instruction, then stops.)
         if (options.mode == ResumeMode::kStep && exit.inst_length > 0) {
-          return StopEvent{vcpu, ExitKind::kStep, exit.rip + exit.inst_length, ""};
+          const uint64_t next = exit.rip + exit.inst_length;
+          if (options.inRange(next)) continue;  // range stepping goes on
+          return StopEvent{vcpu, ExitKind::kStep, next, ""};
         }
         continue;
       }
@@ -153,6 +179,11 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
           startAp(exit.target_vcpu, exit.start_rip);
         }
         continue;
+      case ExitKind::kStep:
+        // Range stepping: the next step, without waking JS (a pause request
+        // makes run() return kPaused, which ends it).
+        if (options.inRange(exit.rip)) continue;
+        return StopEvent{vcpu, exit.kind, exit.rip, exit.message};
       default:
         return StopEvent{vcpu,
                          exit.kind,
@@ -163,6 +194,14 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
                          exit.data_access,
                          exit.end};
     }
+  }
+}
+
+StopEvent Machine::runGuarded(int vcpu, const RunOptions& options) {
+  try {
+    return runUntilStop(vcpu, options);
+  } catch (const VmmError& error) {
+    return StopEvent{vcpu, ExitKind::kError, 0, error.code + ": " + error.message};
   }
 }
 
@@ -190,12 +229,7 @@ void Machine::threadMain(int vcpu) {
       v.go = false;
       options = v.options;
     }
-    StopEvent event;
-    try {
-      event = runUntilStop(vcpu, options);
-    } catch (const VmmError& error) {
-      event = StopEvent{vcpu, ExitKind::kError, 0, error.code + ": " + error.message};
-    }
+    StopEvent event = runGuarded(vcpu, options);
     {
       std::lock_guard<std::mutex> lock(v.mutex);
       if (quitting_) break;

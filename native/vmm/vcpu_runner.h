@@ -43,7 +43,10 @@ class Machine {
   void start();
   VcpuState state(int vcpu);
   // Parked -> running. Throws VmmError{EBUSY} when the vCPU is not parked.
-  void resume(int vcpu, const RunOptions& options);
+  // Returns true when it ran a single step on the caller's thread instead
+  // (Vmm::runsOnAnyThread, no range, no other vCPU running): the vCPU is
+  // parked again and its StopEvent is in the sink when it returns.
+  bool resume(int vcpu, const RunOptions& options);
   // Running -> a stop is requested; returns true when a StopEvent follows.
   bool pause(int vcpu);
   // pause() of every running vCPU; the vCPUs whose StopEvent will follow.
@@ -64,6 +67,9 @@ class Machine {
 
   void threadMain(int vcpu);
   StopEvent runUntilStop(int vcpu, const RunOptions& options);
+  // runUntilStop with a VmmError as a kError stop.
+  StopEvent runGuarded(int vcpu, const RunOptions& options);
+  bool othersRunning(int vcpu);
   void startAp(int vcpu, uint64_t rip);
   // An AP the hypervisor started (Vmm::startsApsItself) is now running.
   void markStarted(int vcpu);

@@ -82,6 +82,14 @@ enum class ResumeMode { kContinue, kStep };
 struct RunOptions {
   ResumeMode mode = ResumeMode::kContinue;
   bool mask_interrupts = false;  // no external interrupt is delivered while set
+  // kStep only: range stepping (gdb's vCont;r). After the first instruction
+  // the vCPU keeps stepping while rip is in [range_start, range_end); a stop
+  // for any other reason (breakpoint, watchpoint, pause) ends it as usual.
+  // Backends may step through the range themselves (emu); the seam loops
+  // over single steps for those that do not.
+  bool has_range = false;
+  uint64_t range_start = 0, range_end = 0;
+  bool inRange(uint64_t rip) const { return has_range && rip >= range_start && rip < range_end; }
 };
 
 // One contiguous range of guest-physical RAM and where it is mapped here.
@@ -159,6 +167,12 @@ class Vmm {
   // anything. Until then the AP is "waiting for SIPI" to the seam, and its
   // registers read as the reset state without entering the hypervisor.
   virtual bool startsApsItself() const { return false; }
+
+  // True when run() may be called from any thread (one at a time per vCPU):
+  // then a single step runs on the thread that asks for it, without waking
+  // the vCPU's thread and waiting for it (the fake vmm). KVM wants KVM_RUN
+  // on the thread that made the vCPU.
+  virtual bool runsOnAnyThread() const { return false; }
 
   // On the vCPU's own thread: run until something user space must see.
   virtual Exit run(int vcpu, const RunOptions& options) = 0;

@@ -82,3 +82,31 @@ describe('gla2gpa on the higher-half kernel', () => {
     }
   });
 });
+
+describe('range stepping through the seam', () => {
+  it('refuses a bad range with a clear error and leaves the vCPU parked; a good one stops outside it', async () => {
+    guest = bootKernel('up', { run: false });
+    const native = (guest.vmm as unknown as { native: NativeVmm }).native;
+    const rip = guest.vmm.getRegisters(0).rip;
+    const step = { step: true, maskInterrupts: true };
+    // By message: the addon's errors come from another realm than jest's.
+    expect(() => native.resume(0, { ...step, rangeStart: rip + 8n, rangeEnd: rip })).toThrow(
+      /the step range is not/,
+    );
+    expect(() => native.resume(0, { ...step, rangeStart: 2n ** 64n, rangeEnd: 2n ** 64n })).toThrow(
+      /the step range is not/,
+    );
+    expect(() =>
+      native.resume(0, { step: false, maskInterrupts: false, rangeStart: 0n, rangeEnd: 1n }),
+    ).toThrow(/a step range needs "step"/);
+    expect(() =>
+      native.resume(0, { ...step, rangeStart: 1 as unknown as bigint, rangeEnd: 2n }),
+    ).toThrow(/are not bigints/);
+    expect(guest.vmm.vcpuState(0)).toBe('parked');
+    const stopped = guest.nextStop();
+    guest.vmm.resume(0, { ...step, range: { start: rip, end: rip + 0x10n } });
+    const stop = await stopped;
+    expect(stop.reason).toBe('step');
+    expect(stop.rip >= rip && stop.rip < rip + 0x10n).toBe(false);
+  });
+});

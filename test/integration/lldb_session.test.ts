@@ -159,7 +159,43 @@ maybe('watchpoint set variable counter stops where counter is written', async ()
     'detach',
   ]);
   expect(out.stdout).not.toMatch(/error:/);
-  expect(out.stdout).toMatch(/Watchpoint created: Watchpoint 1: addr = 0x0*10f030 size = 8/);
+  const counter = symbol('up', 'counter').toString(16);
+  expect(out.stdout).toMatch(
+    new RegExp(`Watchpoint created: Watchpoint 1: addr = 0x0*${counter} size = 8`),
+  );
   expect(out.stdout).toMatch(/stop reason = watchpoint 1/);
   expect(out.stdout).toMatch(/Process 1 detached/);
 });
+
+maybe(
+  'thread step-inst takes rip, rsp and rbp from the stop reply (no p for them after a step), and they read right',
+  async () => {
+    const port = await startStub(['--trace-rsp']);
+    const out = await lldb(port, [
+      'breakpoint set --name add_numbers',
+      'continue',
+      'breakpoint delete --force',
+      'thread step-inst',
+      'thread step-inst',
+      'register read rip rsp rbp',
+      'detach',
+    ]);
+    expect(out.stdout).not.toMatch(/error:/);
+    const trace = cli!.stderr();
+    const steps = trace.split('rsp <- vCont;s');
+    expect(steps.length).toBe(3);
+    // Between the steps: no read of rbp (6), rsp (7) or rip (0x10) on its own
+    // (lldb still reads what it shows of the frame, such as arguments).
+    const afterFirstStep = steps[1]!;
+    expect(afterFirstStep).not.toMatch(/rsp <- p(?:6|7|10);/);
+    // The T reply carried them: rbp (6), rsp (7), rip (0x10).
+    expect(afterFirstStep).toMatch(
+      /rsp -> T05thread:1;06:[0-9a-f]{16};07:[0-9a-f]{16};10:[0-9a-f]{16};/,
+    );
+    // What lldb shows is what the vCPU holds: rip moved past add_numbers' first instruction.
+    const at = symbol('up', 'add_numbers');
+    const rip = register(out.stdout.split('register read')[1]!, 'rip');
+    expect(rip).toBeGreaterThan(at);
+    expect(register(out.stdout.split('register read')[1]!, 'rsp')).toBeGreaterThan(0n);
+  },
+);

@@ -90,6 +90,14 @@ struct fakevmm_debug_status {
 };
 int vm_get_debug_status(struct vcpu* vcpu, struct fakevmm_debug_status* status);
 
+/* Range stepping (gdb's vCont;r): while VM_CAP_MTRAP_EXIT is on, a step
+ * does not end at an instruction boundary whose rip is in [start, end); it
+ * ends with VM_EXITCODE_MTRAP at the first boundary outside it, or with any
+ * other exit as a step does (breakpoint, debug slot, vm_suspend_cpu). rip is
+ * taken as linear address minus the CS base at entry. start >= end: plain
+ * steps (the default). On the vCPU's own thread, before vm_run. */
+int vm_set_step_range(struct vcpu* vcpu, uint64_t start, uint64_t end);
+
 /* Observation for tests: the number of times the vCPU entered the emulator
  * (uc_emu_start calls) and the number of guest interrupts (external and
  * injected) delivered through the IDT/IVT. */

@@ -167,9 +167,15 @@ describe('QListThreadsInStopReply', () => {
   it('is OK, and then vCont stop replies list every thread and its pc', async () => {
     const { vmm, context } = setup();
     setRip(vmm, 1, 0xfff0n);
-    expect(await send(context, 'vCont;s:1')).toBe('T05thread:1;');
+    const zero = '0'.repeat(16);
+    // The frame and stack pointers and the pc ride along, as lldb reads them at every stop.
+    expect(await send(context, 'vCont;s:1')).toBe(
+      `T05thread:1;06:${zero};07:${zero};10:0100000000000000;`,
+    );
     expect(await send(context, 'QListThreadsInStopReply')).toBe('OK');
-    expect(await send(context, 'vCont;s:1')).toBe('T05thread:1;threads:1,2;thread-pcs:2,fff0;');
+    expect(await send(context, 'vCont;s:1')).toBe(
+      `T05thread:1;06:${zero};07:${zero};10:0200000000000000;threads:1,2;thread-pcs:2,fff0;`,
+    );
   });
 });
 
@@ -180,13 +186,31 @@ describe('jThreadsInfo', () => {
     return JSON.parse(json);
   }
 
-  it('names every vCPU, gives its rip, and the stop signal of the reported one', async () => {
+  it('names every vCPU, gives its rip, rbp and rsp, and the stop signal of the reported one', async () => {
     const { vmm, context } = setup();
     setRip(vmm, 1, 0xfff0n);
+    const regs = vmm.getRegisters(1);
+    regs.rsp = 0x7000n;
+    regs.rbp = 0x7010n;
+    vmm.setRegisters(1, regs);
     await send(context, 'vCont;s:2');
+    const zero = '0'.repeat(16);
     expect(await threadsInfo(context)).toEqual([
-      { tid: 1, name: 'vCPU 0', registers: { [regnum('rip')]: '0000000000000000' } },
-      { tid: 2, name: 'vCPU 1', signal: 5, registers: { [regnum('rip')]: 'f1ff000000000000' } },
+      {
+        tid: 1,
+        name: 'vCPU 0',
+        registers: { [regnum('rbp')]: zero, [regnum('rsp')]: zero, [regnum('rip')]: zero },
+      },
+      {
+        tid: 2,
+        name: 'vCPU 1',
+        signal: 5,
+        registers: {
+          [regnum('rbp')]: '1070000000000000',
+          [regnum('rsp')]: '0070000000000000',
+          [regnum('rip')]: 'f1ff000000000000',
+        },
+      },
     ]);
   });
 

@@ -64,4 +64,22 @@ describe('Debugger (all-stop)', () => {
     const dbg = new Debugger(vmm);
     await expect(dbg.interrupt()).resolves.toMatchObject({ vcpu: 0, reason: 'interrupt' });
   });
+
+  it('a range step still running when the debugger detaches lets its vCPU run on when it stops', async () => {
+    const vmm = new MockVmm({ vcpus: 2 });
+    const dbg = new Debugger(vmm);
+    void dbg.resume(new Map([[0, { start: 0n, end: 0xffffffffn }]]));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(vmm.vcpuState(0)).toBe('running');
+    dbg.detach();
+    expect(vmm.vcpuState(1)).toBe('running');
+    // Its stop arrives with nobody attached: it runs on, and nothing else stops.
+    vmm.pause(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect([vmm.vcpuState(0), vmm.vcpuState(1)]).toEqual(['running', 'running']);
+    expect(dbg.isStopped).toBe(false);
+    // A debugger that attaches again stops it as usual.
+    await expect(dbg.interrupt()).resolves.toMatchObject({ reason: 'interrupt' });
+    expect(vmm.vcpuState(0)).toBe('parked');
+  });
 });

@@ -340,6 +340,13 @@ describe('RspConnection', () => {
       expect(connection.bulkReadBuffer(100)).toBe(read);
     });
 
+    it('offers no read buffer for a small read before a bulk one (no WebAssembly memory for it)', () => {
+      const { connection } = open(options, packetSize);
+      expect(connection.bulkReadBuffer(64)).toBeUndefined();
+      const read = connection.bulkReadBuffer(5000)!;
+      expect(connection.bulkReadBuffer(64)).toBe(read);
+    });
+
     it('offers no read buffer beyond PacketSize, nor without reuseFrames', () => {
       expect(open(options, packetSize).connection.bulkReadBuffer(packetSize + 1)).toBeUndefined();
       expect(open({}, packetSize).connection.bulkReadBuffer(100)).toBeUndefined();
