@@ -21,6 +21,7 @@ import {
   type Attached,
 } from './measure';
 import { hotSpots } from './profile';
+import { realClientSection, realClientTargets, type Placement } from './real_clients';
 import { QUICK_SOAK_COUNTS, SOAK_COUNTS, soakTable, soakUp, type SoakResult } from './soak';
 import { fmt, Results } from './report';
 import { summarise, type Budget } from './stats';
@@ -47,7 +48,14 @@ const KINDS: Record<string, TargetKind> = {
 
 const USAGE = `usage: npm run bench -- [options]
   --targets LIST    comma-separated: qemu-tcg,emu,qemu-kvm,kvm (default: those that run here)
-  --quick           smaller sample budgets (a smoke run); the soak runs a fifth as long
+  --quick           smaller sample budgets (a smoke run); the soak runs a fifth as long;
+                    one round of the real-client section
+  --real-clients-only
+                    only the real-client section: real gdb and lldb drive each stub
+  --no-real-clients skip the real-client section
+  --rounds N        rounds of the real-client section, targets alternating (default 3)
+  --real-pinned N   the real-client section again with all its processes on CPU N,
+                    as extra columns (the headline leaves placement to the scheduler)
   --soak-only       only the long-session soak: the stub's RSS over 10^5 breakpoint
                     hits, 10^5 single steps and 10^4 connect/detach sessions
                     (vmm-gdbstub targets only)
@@ -398,6 +406,10 @@ export async function main(argv: string[], root: string): Promise<number> {
       targets: { type: 'string' },
       quick: { type: 'boolean', default: false },
       'soak-only': { type: 'boolean', default: false },
+      'real-clients-only': { type: 'boolean', default: false },
+      'no-real-clients': { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      'real-pinned': { type: 'string' },
       'stub-root': { type: 'string', default: root },
       qemu: { type: 'string' },
       cpu: { type: 'string', default: '0' },
@@ -475,6 +487,19 @@ export async function main(argv: string[], root: string): Promise<number> {
   };
   const started = performance.now();
   const r = ctx.results;
+  let realClients: Results | undefined;
+  if (!values['soak-only'] && !values['no-real-clients']) {
+    // Before place(): the headline lets the scheduler place every process.
+    realClients = await runRealClients(values, names, ctx, root);
+    if (values['real-clients-only']) {
+      say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      if (values.json !== undefined) {
+        fs.writeFileSync(values.json, JSON.stringify({ realClients }, null, 2));
+      }
+      fs.rmSync(workDir, { recursive: true, force: true });
+      return realClients === undefined ? 1 : 0;
+    }
+  }
   const placement = place(values.cpu);
   say(
     `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${os
@@ -567,7 +592,7 @@ export async function main(argv: string[], root: string): Promise<number> {
   if (values.json !== undefined) {
     fs.writeFileSync(
       values.json,
-      JSON.stringify({ placement, floor, nodeFloor, cFloor, results: r }, null, 2),
+      JSON.stringify({ placement, floor, nodeFloor, cFloor, results: r, realClients }, null, 2),
     );
   }
   if (profDir !== undefined) {
@@ -578,6 +603,78 @@ export async function main(argv: string[], root: string): Promise<number> {
   }
   fs.rmSync(workDir, { recursive: true, force: true });
   return 0;
+}
+
+/**
+ * The real-client section (bench/real_clients.ts): prints its table and
+ * targets; undefined when no client or no target can run it.
+ */
+async function runRealClients(
+  values: { quick: boolean; rounds?: string; 'real-pinned'?: string },
+  names: string[],
+  ctx: Context,
+  root: string,
+): Promise<Results | undefined> {
+  const clients = { gdb: which('gdb') !== undefined, lldb: which('lldb') !== undefined };
+  if (!clients.gdb) say('gdb not found (Debian: apt install gdb): no gdb rows');
+  if (!clients.lldb) say('lldb not found (Debian: apt install lldb): no lldb rows');
+  if (which('taskset') === undefined) {
+    say('taskset not found (util-linux): no real-client section');
+    return undefined;
+  }
+  if (!clients.gdb && !clients.lldb) return undefined;
+  const all = `0-${os.cpus().length - 1}`;
+  const placements: Placement[] = [{ suffix: '', cpus: all }];
+  const pinned = values['real-pinned'];
+  if (pinned !== undefined) {
+    if (!/^\d+$/.test(pinned) || Number(pinned) >= os.cpus().length) {
+      throw new Error(`--real-pinned ${pinned}: not a CPU of this machine`);
+    }
+    placements.push({ suffix: `, CPU ${pinned}`, cpus: pinned });
+  }
+  const rounds = values.rounds === undefined ? (values.quick ? 1 : 3) : Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}`);
+  say(
+    `real clients: ${rounds} round(s); placement: free${pinned === undefined ? '' : `, then all on CPU ${pinned}`}; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  const kinds = names.map((n) => KINDS[n]!);
+  const results = await realClientSection({
+    root,
+    kernels: ctx.kernels,
+    kinds,
+    launchOptions: ctx.launchOptions,
+    placements,
+    rounds,
+    quick: values.quick,
+    clients,
+    say,
+  });
+  const pairs = placements.flatMap(({ suffix }) =>
+    [
+      { qemu: 'QEMU TCG', ours: 'emu' },
+      { qemu: 'QEMU KVM', ours: 'kvm' },
+    ]
+      .filter(({ qemu, ours }) => kinds.some((k) => k.name === qemu || k.name === ours))
+      .map(({ qemu, ours }) => ({ qemu: qemu + suffix, ours: ours + suffix })),
+  );
+  process.stdout.write(
+    `\nReal clients (gdb ${clientVersion('gdb')}, lldb ${clientVersion('lldb')}), ` +
+      `median ms of ${rounds} round(s) [lowest-highest round]:\n\n${results.markdown(pairs)}\n\n`,
+  );
+  process.stdout.write(realClientTargets(results, pairs) + '\n\n');
+  return results;
+}
+
+function clientVersion(command: string): string {
+  try {
+    const out = execFileSync(command, ['--version'], { encoding: 'utf8', stdio: 'pipe' });
+    return /(\d+\.\d+(?:\.\d+)?)/.exec(out.split('\n')[0]!)?.[1] ?? '?';
+  } catch {
+    return 'missing';
+  }
 }
 
 /** Issue 6's targets, each as met or missed with its factor. */

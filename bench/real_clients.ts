@@ -1,0 +1,401 @@
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { REAL_ROWS, SESSIONS, type RealRow, type RowContext, type SessionName } from './real_rows';
+import { fmt, Results } from './report';
+import { launch, type LaunchOptions, type TargetKind } from './targets';
+
+/**
+ * The real-client section: real gdb and lldb drive each stub on the same
+ * guest, in the same run, alternating targets round by round. gdb times its
+ * rows itself (bench/gdb_runner.py, its Python API); lldb has no Python here
+ * (Debian's lldb 14 without python3-lldb), so the bench timestamps the echo of
+ * comment lines lldb prints before and after each sample.
+ */
+
+/** What one session reported for one row. */
+export interface RowOutcome {
+  samples: number[];
+  error?: string;
+}
+
+/** A row with its commands written out for one target. */
+interface ResolvedRow {
+  key: string;
+  setup: string[];
+  before: string[];
+  timed: string[];
+  after: string[];
+  teardown: string[];
+  repeat: number;
+  budgetMs: number;
+  interruptAfterMs?: number;
+}
+
+/** How long one row may take before the bench interrupts it. */
+const ROW_LIMIT_MS = 60000;
+
+/** Numbers of the lines of up/bench_lines.c marked `bench: <text>`. */
+export function benchLines(source: string): Map<string, number> {
+  const lines = new Map<string, number>();
+  source.split('\n').forEach((text, i) => {
+    const match = /\/\* bench: (.*?) \*\//.exec(text);
+    if (match) lines.set(match[1]!, i + 1);
+  });
+  return lines;
+}
+
+/** The `@@bench {json}` lines gdb_runner.py printed, in order. */
+export function runnerLines(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('@@bench '))
+    .map((line) => JSON.parse(line.slice('@@bench '.length)) as Record<string, unknown>);
+}
+
+function resolve(row: RealRow, c: RowContext, quick: boolean): ResolvedRow {
+  return {
+    key: row.key,
+    setup: row.setup?.(c) ?? [],
+    before: row.before?.(c) ?? [],
+    timed: row.timed(c),
+    after: row.after?.(c) ?? [],
+    teardown: row.teardown?.(c) ?? [],
+    repeat: quick ? row.repeat[1] : row.repeat[0],
+    budgetMs: row.budgetMs ?? Number.POSITIVE_INFINITY,
+    interruptAfterMs: row.interruptAfterMs,
+  };
+}
+
+function spawnClient(taskset: string, command: string, args: string[], env?: NodeJS.ProcessEnv) {
+  return spawn('taskset', ['-c', taskset, command, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: env ?? process.env,
+  });
+}
+
+/** Runs one gdb session (gdb_runner.py) over `rows`; every row gets an outcome. */
+export function runGdb(
+  root: string,
+  kernel: string,
+  rows: ResolvedRow[],
+  workDir: string,
+  taskset: string,
+): Promise<Map<string, RowOutcome>> {
+  const specPath = path.join(workDir, `gdb-spec-${process.hrtime.bigint()}.json`);
+  fs.writeFileSync(
+    specPath,
+    JSON.stringify({ rows: rows.map((r) => ({ ...r, budgetMs: finite(r.budgetMs) })) }),
+  );
+  const gdb = spawnClient(
+    taskset,
+    'gdb',
+    [
+      '-nx',
+      '-batch',
+      '-ex',
+      'set pagination off',
+      '-ex',
+      'set confirm off',
+      '-ex',
+      'set width 0',
+      '-x',
+      path.join(root, 'bench', 'gdb_runner.py'),
+      kernel,
+    ],
+    { ...process.env, VMM_BENCH_SPEC: specPath },
+  );
+  const outcomes = new Map<string, RowOutcome>();
+  let pending = '';
+  let tail = '';
+  let timer: NodeJS.Timeout | undefined;
+  const rescue = (key: string) => {
+    outcomes.set(key, { samples: [], error: `interrupted after ${ROW_LIMIT_MS / 1000} s` });
+    gdb.kill('SIGINT');
+    timer = setTimeout(() => gdb.kill('SIGKILL'), 15000);
+  };
+  gdb.stdout.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('latin1');
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (!line.startsWith('@@bench ')) {
+        tail = (tail + line + '\n').slice(-2000);
+        continue;
+      }
+      const event = JSON.parse(line.slice('@@bench '.length)) as {
+        kind: string;
+        key?: string;
+        samples?: number[];
+        message?: string;
+      };
+      clearTimeout(timer);
+      if (event.kind === 'start') {
+        timer = setTimeout(() => rescue(event.key!), ROW_LIMIT_MS);
+      } else if (event.kind === 'done' || event.kind === 'error') {
+        const old = outcomes.get(event.key!);
+        if (old?.error === undefined || event.kind === 'error') {
+          outcomes.set(event.key!, {
+            samples: event.samples ?? old?.samples ?? [],
+            error: old?.error ?? (event.kind === 'error' ? oneLine(event.message) : undefined),
+          });
+        }
+      }
+    }
+  });
+  let stderr = '';
+  gdb.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
+  return new Promise((resolveAll) => {
+    gdb.on('close', () => {
+      clearTimeout(timer);
+      fs.rmSync(specPath, { force: true });
+      const why = oneLine(stderr.trim().split('\n').pop() ?? '') || oneLine(tail);
+      for (const row of rows) {
+        if (!outcomes.has(row.key))
+          outcomes.set(row.key, { samples: [], error: `gdb ended first: ${why}` });
+      }
+      resolveAll(outcomes);
+    });
+  });
+}
+
+/**
+ * Runs one lldb session over `rows`: one command file, with a comment line
+ * before and after each sample; lldb echoes each line as it starts on it.
+ */
+export function runLldb(
+  kernel: string,
+  rows: ResolvedRow[],
+  workDir: string,
+  taskset: string,
+): Promise<Map<string, RowOutcome>> {
+  const script: string[] = [
+    // lldb 14 without its Python support waits 0 s for the handshake unless told.
+    'settings set plugin.process.gdb-remote.packet-timeout 10',
+  ];
+  for (const row of rows) {
+    script.push(`# @@bench start ${row.key}`, ...row.setup);
+    for (let i = 0; i < row.repeat; i++) {
+      script.push(...row.before, `# @@bench t0 ${row.key}`, ...row.timed);
+      script.push(`# @@bench t1 ${row.key}`, ...row.after);
+    }
+    script.push(...row.teardown, `# @@bench end ${row.key}`);
+  }
+  script.push('detach');
+  const scriptPath = path.join(workDir, `lldb-${process.hrtime.bigint()}.txt`);
+  fs.writeFileSync(scriptPath, script.join('\n') + '\n');
+  const lldb = spawnClient(taskset, 'lldb', ['--no-lldbinit', '-b', '-s', scriptPath, kernel]);
+  const outcomes = new Map<string, RowOutcome>();
+  let current: string | undefined;
+  let t0 = 0;
+  let pending = '';
+  lldb.stdout.on('data', (chunk: Buffer) => {
+    const now = performance.now();
+    pending += chunk.toString('latin1');
+    const lines = pending.split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      const match = /^\(lldb\) # @@bench (\w+) (\S+)$/.exec(line);
+      if (!match) continue;
+      const [, what, key] = match;
+      if (what === 'start') {
+        current = key;
+        outcomes.set(key!, { samples: [] });
+      } else if (what === 't0') {
+        t0 = now;
+      } else if (what === 't1') {
+        outcomes.get(key!)?.samples.push(now - t0);
+      } else if (what === 'end') {
+        current = undefined;
+      }
+    }
+  });
+  let stderr = '';
+  lldb.stderr.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    stderr = (stderr + text).slice(-2000);
+    const error = /^error: (.*)$/m.exec(text);
+    const outcome = current === undefined ? undefined : outcomes.get(current);
+    if (error && outcome && outcome.error === undefined) outcome.error = oneLine(error[1]);
+  });
+  const limit = setTimeout(() => lldb.kill('SIGKILL'), ROW_LIMIT_MS * rows.length);
+  return new Promise((resolveAll) => {
+    lldb.on('close', () => {
+      clearTimeout(limit);
+      fs.rmSync(scriptPath, { force: true });
+      for (const row of rows) {
+        const outcome = outcomes.get(row.key);
+        if (outcome === undefined || (row.key === current && outcome.error === undefined)) {
+          const why = oneLine(stderr.trim().split('\n').pop() ?? '');
+          outcomes.set(row.key, {
+            samples: outcome?.samples ?? [],
+            error: `lldb ended first${why ? `: ${why}` : ''}`,
+          });
+        }
+      }
+      resolveAll(outcomes);
+    });
+  });
+}
+
+function oneLine(text: string | undefined): string {
+  return (text ?? '').replace(/\s+/g, ' ').trim().slice(0, 120);
+}
+
+function finite(ms: number): number {
+  return Number.isFinite(ms) ? ms : 1e12;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+export interface Placement {
+  /** Column suffix: '' (free) or ', CPU 0'. */
+  suffix: string;
+  /** taskset -c LIST for every process of the section. */
+  cpus: string;
+}
+
+export interface RealClientOptions {
+  root: string;
+  kernels: { up: string; smp: string };
+  /** The stub and QEMU columns, in pairs on the same accelerator. */
+  kinds: TargetKind[];
+  launchOptions: LaunchOptions;
+  placements: Placement[];
+  rounds: number;
+  quick: boolean;
+  clients: { gdb: boolean; lldb: boolean };
+  say(line: string): void;
+}
+
+/** Round medians of every row, per column. */
+type Store = Map<string, Map<string, { medians: number[]; errors: string[] }>>;
+
+/** Runs every row on every target and placement, `rounds` times; returns the table. */
+export async function realClientSection(o: RealClientOptions): Promise<Results> {
+  const lines = benchLines(
+    fs.readFileSync(path.join(o.root, 'test', 'fixtures', 'guest', 'up', 'bench_lines.c'), 'utf8'),
+  );
+  const sessions = (Object.keys(SESSIONS) as SessionName[]).filter(
+    (s) => o.clients[SESSIONS[s].client],
+  );
+  const store: Store = new Map();
+  const record = (key: string, column: string, outcome: RowOutcome) => {
+    let byColumn = store.get(key);
+    if (byColumn === undefined) store.set(key, (byColumn = new Map()));
+    let cell = byColumn.get(column);
+    if (cell === undefined) byColumn.set(column, (cell = { medians: [], errors: [] }));
+    if (outcome.error !== undefined) cell.errors.push(outcome.error);
+    else if (outcome.samples.length > 0) cell.medians.push(median(outcome.samples));
+  };
+  for (const placement of o.placements) {
+    for (let round = 0; round < o.rounds; round++) {
+      // Alternate the order, so that neither target always runs first.
+      const kinds = round % 2 === 0 ? o.kinds : [...o.kinds].reverse();
+      for (const kind of kinds) {
+        const column = kind.name + placement.suffix;
+        for (const session of sessions) {
+          o.say(`real clients: ${column}, round ${round + 1}/${o.rounds}, ${session}`);
+          const outcomes = await runSession(o, kind, session, placement, lines);
+          for (const [key, outcome] of outcomes) record(key, column, outcome);
+        }
+      }
+    }
+  }
+  const r = new Results();
+  for (const row of REAL_ROWS) {
+    if (!sessions.includes(row.session)) continue;
+    r.row(row.key, `${row.label} (ms)`, 'lower');
+    for (const [column, cell] of store.get(row.key) ?? []) {
+      if (cell.medians.length === 0) {
+        r.set(row.key, column, { text: cell.errors[0] ?? 'no samples' });
+        continue;
+      }
+      const value = median(cell.medians);
+      let text = fmt(value);
+      if (row.operations !== undefined) text += ` = ${fmt((row.operations * 1000) / value)}/s`;
+      if (cell.medians.length > 1) {
+        text += ` [${fmt(Math.min(...cell.medians))}-${fmt(Math.max(...cell.medians))}]`;
+      }
+      if (cell.errors.length > 0) text += ` (${cell.errors.length} failed: ${cell.errors[0]})`;
+      r.set(row.key, column, { text, value });
+    }
+  }
+  return r;
+}
+
+async function runSession(
+  o: RealClientOptions,
+  kind: TargetKind,
+  session: SessionName,
+  placement: Placement,
+  lines: Map<string, number>,
+): Promise<Map<string, RowOutcome>> {
+  const spec = SESSIONS[session];
+  const kernel = o.kernels[spec.kernel];
+  const rows = REAL_ROWS.filter((r) => r.session === session);
+  const failAll = (error: string) =>
+    new Map(rows.map((r) => [r.key, { samples: [], error } as RowOutcome]));
+  let target;
+  try {
+    target = await launch(
+      kind,
+      {
+        kernel,
+        memoryMiB: 512,
+        cpus: spec.cpus,
+        cmdline: spec.cmdline,
+        readyLine: spec.readyLine,
+      },
+      { ...o.launchOptions, taskset: placement.cpus },
+    );
+  } catch (error) {
+    return failAll(error instanceof Error ? oneLine(error.message) : String(error));
+  }
+  try {
+    if (!target.ready) return failAll(`no '${spec.readyLine}' in ${kind.bootTimeout} s`);
+    const context: RowContext = {
+      address: `127.0.0.1:${target.port}`,
+      scratch: (name) => path.join(o.launchOptions.workDir, name),
+      line: (text) => {
+        const n = lines.get(text);
+        if (n === undefined)
+          throw new Error(`up/bench_lines.c has no line marked 'bench: ${text}'`);
+        return `bench_lines.c:${n}`;
+      },
+    };
+    const resolved = rows.map((r) => resolve(r, context, o.quick));
+    if (spec.client === 'gdb') {
+      return await runGdb(o.root, kernel, resolved, o.launchOptions.workDir, placement.cpus);
+    }
+    for (let attempt = 1; ; attempt++) {
+      const outcomes = await runLldb(kernel, resolved, o.launchOptions.workDir, placement.cpus);
+      // QEMU 7.2 may send a stop reply of its own on connect, before it answers
+      // lldb's QStartNoAckMode; lldb 14 then gives up on the handshake at once.
+      const first = outcomes.get(resolved[0]!.key)?.error;
+      if (attempt === 3 || first === undefined || !/handshake/.test(first)) return outcomes;
+      o.say(`real clients: ${kind.name}: lldb's handshake failed (${first}); again`);
+    }
+  } finally {
+    await target.stop();
+  }
+}
+
+/** Issue 18's targets for the rows that have one, per pair and placement. */
+export function realClientTargets(r: Results, pairs: { qemu: string; ours: string }[]): string {
+  const lines = ['Targets (issue 18), real clients, factors >1 mean vmm-gdbstub is faster:'];
+  for (const { qemu, ours } of pairs) {
+    for (const row of REAL_ROWS) {
+      if (row.target === undefined || !r.rows.some((x) => x.key === row.key)) continue;
+      const f = r.factor(row.key, ours, qemu);
+      const verdict = f === undefined ? 'n/a ' : f >= row.target ? 'met ' : 'MISS';
+      const shown = f === undefined ? '?' : `${f.toFixed(2)}x`;
+      lines.push(`- ${verdict} ${ours}: ${row.label}: ${shown} QEMU (>= ${row.target}x)`);
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,235 @@
+/**
+ * The rows of the real-client section: what gdb or lldb does, timed by the
+ * client itself, against each stub on the same guest. Adding a row is adding
+ * an entry to REAL_ROWS; bench/real_clients.ts runs them in the order given,
+ * each session's rows in one client process.
+ */
+
+/** One client process on one freshly booted guest. */
+export type SessionName = 'gdb-up' | 'lldb-up' | 'gdb-smp4';
+
+export interface SessionSpec {
+  client: 'gdb' | 'lldb';
+  kernel: 'up' | 'smp';
+  cpus: number;
+  /** smp.elf's `cpus=N` (empty for up.elf). */
+  cmdline: string;
+  readyLine: string;
+}
+
+export const SESSIONS: Record<SessionName, SessionSpec> = {
+  'gdb-up': { client: 'gdb', kernel: 'up', cpus: 1, cmdline: '', readyLine: 'up ok' },
+  'lldb-up': { client: 'lldb', kernel: 'up', cpus: 1, cmdline: '', readyLine: 'up ok' },
+  'gdb-smp4': { client: 'gdb', kernel: 'smp', cpus: 4, cmdline: 'cpus=4', readyLine: 'cpus up' },
+};
+
+/** What a row's commands may refer to. */
+export interface RowContext {
+  /** `127.0.0.1:PORT` of the stub under test. */
+  address: string;
+  /** A file in the run's scratch folder (dumps go there). */
+  scratch(name: string): string;
+  /** `bench_lines.c:N`: the line of up/bench_lines.c marked `bench: <text>`. */
+  line(text: string): string;
+}
+
+export interface RealRow {
+  key: string;
+  session: SessionName;
+  /** The table's label; say what one sample is. Every figure is ms a sample. */
+  label: string;
+  /** Once, before the first sample. */
+  setup?: (c: RowContext) => string[];
+  /** Before each sample, not timed. */
+  before?: (c: RowContext) => string[];
+  /** One sample: these commands, timed together. */
+  timed: (c: RowContext) => string[];
+  /** After each sample, not timed. */
+  after?: (c: RowContext) => string[];
+  /** Once, after the last sample (also after a failure): leave the guest as setup found it. */
+  teardown?: (c: RowContext) => string[];
+  /** Samples: full run, --quick. */
+  repeat: [number, number];
+  /** gdb stops taking samples once this much time went by (lldb's script is fixed). */
+  budgetMs?: number;
+  /** gdb: a Ctrl-C this long after the timed commands start; the sample is from it to the prompt. */
+  interruptAfterMs?: number;
+  /** Operations in one sample (steps, hits): the cell adds a rate. */
+  operations?: number;
+  /** Target of issue 18: the stub at least this many times faster than QEMU. */
+  target?: number;
+}
+
+/** `stepi 2000` and friends: how many instructions one sample steps. */
+const STEPS = 2000;
+
+/** Arms up.elf's bench_lines() (up/bench_lines.c) and stops on its first line. */
+const ARM_LINES = (c: RowContext) => [
+  'set var bench_lines_armed = 1',
+  `break ${c.line('next over a call')}`,
+];
+const DISARM_LINES = () => ['delete', 'set var bench_lines_armed = 0'];
+
+export const REAL_ROWS: RealRow[] = [
+  // gdb on up.elf (1 vCPU, running its loop). The session's first row connects.
+  {
+    key: 'gdb-attach-first',
+    session: 'gdb-up',
+    label: 'gdb: first `target remote` of a session, to the prompt',
+    timed: (c) => [`target remote ${c.address}`],
+    repeat: [1, 1],
+  },
+  {
+    key: 'gdb-attach',
+    session: 'gdb-up',
+    label: 'gdb: `detach`, then `target remote` to the prompt (the attach timed)',
+    before: () => ['detach'],
+    timed: (c) => [`target remote ${c.address}`],
+    repeat: [10, 3],
+    budgetMs: 3000,
+    target: 1,
+  },
+  {
+    key: 'gdb-stepi',
+    session: 'gdb-up',
+    label: `gdb: \`stepi ${STEPS}\``,
+    timed: () => [`stepi ${STEPS}`],
+    repeat: [3, 1],
+    budgetMs: 5000,
+    operations: STEPS,
+    target: 3,
+  },
+  {
+    key: 'gdb-next-call',
+    session: 'gdb-up',
+    label: 'gdb: `next` over a line with a call',
+    setup: ARM_LINES,
+    before: () => ['continue'],
+    timed: () => ['next'],
+    teardown: DISARM_LINES,
+    repeat: [10, 3],
+    budgetMs: 3000,
+  },
+  {
+    key: 'gdb-next-loop',
+    session: 'gdb-up',
+    label: 'gdb: `next` over a line that loops 2,000 times (12,000 instructions)',
+    setup: ARM_LINES,
+    before: () => ['continue', 'next'],
+    timed: () => ['next'],
+    teardown: DISARM_LINES,
+    repeat: [2, 1],
+    budgetMs: 5000,
+    target: 20,
+  },
+  {
+    key: 'gdb-ignore',
+    session: 'gdb-up',
+    label: 'gdb: `continue` over `break add_numbers` with `ignore` 300 (301 hits)',
+    setup: () => ['break add_numbers', 'continue'],
+    before: () => ['ignore $bpnum 300'],
+    timed: () => ['continue'],
+    teardown: () => ['delete'],
+    repeat: [5, 2],
+    budgetMs: 4000,
+    operations: 301,
+    target: 3,
+  },
+  {
+    key: 'gdb-watch',
+    session: 'gdb-up',
+    label: 'gdb: `watch counter`, one hit: `continue` to the prompt',
+    setup: () => ['watch counter'],
+    timed: () => ['continue'],
+    teardown: () => ['delete'],
+    repeat: [50, 20],
+    budgetMs: 3000,
+    target: 3,
+  },
+  {
+    key: 'gdb-info-registers',
+    session: 'gdb-up',
+    label: 'gdb: `info registers`, register cache flushed before each',
+    before: () => ['maintenance flush register-cache'],
+    timed: () => ['info registers'],
+    repeat: [50, 20],
+    budgetMs: 2000,
+  },
+  {
+    key: 'gdb-x-1000i',
+    session: 'gdb-up',
+    label: 'gdb: `x/1000i $pc`, memory cache flushed before each',
+    before: () => ['maintenance flush dcache'],
+    timed: () => ['x/1000i $pc'],
+    repeat: [10, 3],
+    budgetMs: 2000,
+  },
+  {
+    key: 'gdb-dump',
+    session: 'gdb-up',
+    label: 'gdb: `dump binary memory` of 16 MiB',
+    timed: (c) => [`dump binary memory ${c.scratch('dump.bin')} 0x1000000 0x2000000`],
+    repeat: [3, 1],
+    budgetMs: 5000,
+  },
+  // gdb on smp.elf with 4 vCPUs.
+  {
+    key: 'gdb-smp-attach',
+    session: 'gdb-smp4',
+    label: 'gdb, 4 vCPUs: first `target remote` of a session, to the prompt',
+    timed: (c) => [`target remote ${c.address}`],
+    repeat: [1, 1],
+  },
+  {
+    key: 'gdb-smp-bt',
+    session: 'gdb-smp4',
+    label: 'gdb, 4 vCPUs: `thread apply all bt`, register cache flushed before each',
+    before: () => ['maintenance flush register-cache'],
+    timed: () => ['thread apply all bt'],
+    repeat: [10, 3],
+    budgetMs: 2000,
+  },
+  {
+    key: 'gdb-smp-ctrl-c',
+    session: 'gdb-smp4',
+    label: 'gdb, 4 vCPUs: Ctrl-C 100 ms into a `continue`, to the prompt',
+    timed: () => ['continue'],
+    interruptAfterMs: 100,
+    repeat: [10, 3],
+    budgetMs: 4000,
+  },
+  // lldb on up.elf.
+  {
+    key: 'lldb-attach',
+    session: 'lldb-up',
+    label: 'lldb: `gdb-remote`, to the prompt',
+    timed: (c) => [`gdb-remote ${c.address}`],
+    repeat: [1, 1],
+  },
+  {
+    key: 'lldb-step-inst',
+    session: 'lldb-up',
+    label: 'lldb: `thread step-inst`',
+    timed: () => ['thread step-inst'],
+    repeat: [200, 50],
+    target: 3,
+  },
+  {
+    key: 'lldb-break',
+    session: 'lldb-up',
+    label: 'lldb: `breakpoint set -n add_numbers`, one hit: `continue` to the prompt',
+    setup: () => ['breakpoint set -n add_numbers'],
+    timed: () => ['continue'],
+    teardown: () => ['breakpoint delete --force'],
+    repeat: [50, 20],
+  },
+  {
+    key: 'lldb-memory-read',
+    session: 'lldb-up',
+    label: 'lldb: `memory read` of 16 MiB into a file',
+    timed: (c) => [
+      `memory read --force --binary --outfile ${c.scratch('lldb.bin')} 0x1000000 0x2000000`,
+    ],
+    repeat: [3, 1],
+  },
+];
