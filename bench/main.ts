@@ -54,6 +54,7 @@ const USAGE = `usage: npm run bench -- [options]
                     only the real-client section: real gdb and lldb drive each stub
   --no-real-clients skip the real-client section
   --rounds N        rounds of the real-client section, targets alternating (default 3)
+  --rows REGEX      only the real-client rows whose key matches (bench/real_rows.ts)
   --real-pinned N   the real-client section again with all its processes on CPU N,
                     as extra columns (the headline leaves placement to the scheduler)
   --soak-only       only the long-session soak: the stub's RSS over 10^5 breakpoint
@@ -409,6 +410,7 @@ export async function main(argv: string[], root: string): Promise<number> {
       'real-clients-only': { type: 'boolean', default: false },
       'no-real-clients': { type: 'boolean', default: false },
       rounds: { type: 'string' },
+      rows: { type: 'string' },
       'real-pinned': { type: 'string' },
       'stub-root': { type: 'string', default: root },
       qemu: { type: 'string' },
@@ -610,7 +612,7 @@ export async function main(argv: string[], root: string): Promise<number> {
  * targets; undefined when no client or no target can run it.
  */
 async function runRealClients(
-  values: { quick: boolean; rounds?: string; 'real-pinned'?: string },
+  values: { quick: boolean; rounds?: string; rows?: string; 'real-pinned'?: string },
   names: string[],
   ctx: Context,
   root: string,
@@ -650,6 +652,7 @@ async function runRealClients(
     rounds,
     quick: values.quick,
     clients,
+    only: values.rows === undefined ? undefined : new RegExp(values.rows),
     say,
   });
   const pairs = placements.flatMap(({ suffix }) =>

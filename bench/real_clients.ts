@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REAL_ROWS, SESSIONS, type RealRow, type RowContext, type SessionName } from './real_rows';
+import { testPattern } from './measure';
 import { fmt, Results } from './report';
 import { launch, type LaunchOptions, type TargetKind } from './targets';
 
@@ -238,6 +239,13 @@ export function runLldb(
   });
 }
 
+/** The 16 MiB pattern of the protocol rows (testPattern), as a file for restore and memory write. */
+function patternFile(workDir: string): string {
+  const file = path.join(workDir, 'pattern.bin');
+  if (!fs.existsSync(file)) fs.writeFileSync(file, testPattern(16 * 1024 * 1024));
+  return file;
+}
+
 function oneLine(text: string | undefined): string {
   return (text ?? '').replace(/\s+/g, ' ').trim().slice(0, 120);
 }
@@ -269,6 +277,8 @@ export interface RealClientOptions {
   rounds: number;
   quick: boolean;
   clients: { gdb: boolean; lldb: boolean };
+  /** Only the rows whose key matches (and the rows that connect their sessions). */
+  only?: RegExp;
   say(line: string): void;
 }
 
@@ -280,8 +290,14 @@ export async function realClientSection(o: RealClientOptions): Promise<Results> 
   const lines = benchLines(
     fs.readFileSync(path.join(o.root, 'test', 'fixtures', 'guest', 'up', 'bench_lines.c'), 'utf8'),
   );
-  const sessions = (Object.keys(SESSIONS) as SessionName[]).filter(
-    (s) => o.clients[SESSIONS[s].client],
+  const chosen = REAL_ROWS.filter(
+    (r) => o.clients[SESSIONS[r.session].client] && (o.only === undefined || o.only.test(r.key)),
+  );
+  const sessions = (Object.keys(SESSIONS) as SessionName[]).filter((s) =>
+    chosen.some((r) => r.session === s && r.connects === undefined),
+  );
+  const rows = REAL_ROWS.filter(
+    (r) => sessions.includes(r.session) && (r.connects === true || chosen.includes(r)),
   );
   const store: Store = new Map();
   const record = (key: string, column: string, outcome: RowOutcome) => {
@@ -300,15 +316,14 @@ export async function realClientSection(o: RealClientOptions): Promise<Results> 
         const column = kind.name + placement.suffix;
         for (const session of sessions) {
           o.say(`real clients: ${column}, round ${round + 1}/${o.rounds}, ${session}`);
-          const outcomes = await runSession(o, kind, session, placement, lines);
+          const outcomes = await runSession(o, kind, session, rows, placement, lines);
           for (const [key, outcome] of outcomes) record(key, column, outcome);
         }
       }
     }
   }
   const r = new Results();
-  for (const row of REAL_ROWS) {
-    if (!sessions.includes(row.session)) continue;
+  for (const row of rows) {
     r.row(row.key, `${row.label} (ms)`, 'lower');
     for (const [column, cell] of store.get(row.key) ?? []) {
       if (cell.medians.length === 0) {
@@ -332,12 +347,13 @@ async function runSession(
   o: RealClientOptions,
   kind: TargetKind,
   session: SessionName,
+  chosen: RealRow[],
   placement: Placement,
   lines: Map<string, number>,
 ): Promise<Map<string, RowOutcome>> {
   const spec = SESSIONS[session];
   const kernel = o.kernels[spec.kernel];
-  const rows = REAL_ROWS.filter((r) => r.session === session);
+  const rows = chosen.filter((r) => r.session === session);
   const failAll = (error: string) =>
     new Map(rows.map((r) => [r.key, { samples: [], error } as RowOutcome]));
   let target;
@@ -361,6 +377,7 @@ async function runSession(
     const context: RowContext = {
       address: `127.0.0.1:${target.port}`,
       scratch: (name) => path.join(o.launchOptions.workDir, name),
+      pattern: patternFile(o.launchOptions.workDir),
       line: (text) => {
         const n = lines.get(text);
         if (n === undefined)

@@ -29,6 +29,8 @@ export interface RowContext {
   address: string;
   /** A file in the run's scratch folder (dumps go there). */
   scratch(name: string): string;
+  /** A 16 MiB file that holds every byte value, the escaped ones too, and no runs. */
+  pattern: string;
   /** `bench_lines.c:N`: the line of up/bench_lines.c marked `bench: <text>`. */
   line(text: string): string;
 }
@@ -36,6 +38,8 @@ export interface RowContext {
 export interface RealRow {
   key: string;
   session: SessionName;
+  /** The session's first row, which connects: run whenever any row of its session runs. */
+  connects?: true;
   /** The table's label; say what one sample is. Every figure is ms a sample. */
   label: string;
   /** Once, before the first sample. */
@@ -74,6 +78,7 @@ export const REAL_ROWS: RealRow[] = [
   // gdb on up.elf (1 vCPU, running its loop). The session's first row connects.
   {
     key: 'gdb-attach-first',
+    connects: true,
     session: 'gdb-up',
     label: 'gdb: first `target remote` of a session, to the prompt',
     timed: (c) => [`target remote ${c.address}`],
@@ -172,9 +177,18 @@ export const REAL_ROWS: RealRow[] = [
     repeat: [3, 1],
     budgetMs: 5000,
   },
+  {
+    key: 'gdb-restore',
+    session: 'gdb-up',
+    label: 'gdb: `restore` of a 16 MiB file into guest memory',
+    timed: (c) => [`restore ${c.pattern} binary 0x1000000`],
+    repeat: [3, 1],
+    budgetMs: 5000,
+  },
   // gdb on smp.elf with 4 vCPUs.
   {
     key: 'gdb-smp-attach',
+    connects: true,
     session: 'gdb-smp4',
     label: 'gdb, 4 vCPUs: first `target remote` of a session, to the prompt',
     timed: (c) => [`target remote ${c.address}`],
@@ -201,6 +215,7 @@ export const REAL_ROWS: RealRow[] = [
   // lldb on up.elf.
   {
     key: 'lldb-attach',
+    connects: true,
     session: 'lldb-up',
     label: 'lldb: `gdb-remote`, to the prompt',
     timed: (c) => [`gdb-remote ${c.address}`],
@@ -230,6 +245,13 @@ export const REAL_ROWS: RealRow[] = [
     timed: (c) => [
       `memory read --force --binary --outfile ${c.scratch('lldb.bin')} 0x1000000 0x2000000`,
     ],
+    repeat: [3, 1],
+  },
+  {
+    key: 'lldb-memory-write',
+    session: 'lldb-up',
+    label: 'lldb: `memory write` of a 16 MiB file',
+    timed: (c) => [`memory write --infile ${c.pattern} 0x1000000`],
     repeat: [3, 1],
   },
 ];
