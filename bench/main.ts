@@ -119,7 +119,7 @@ function say(line: string): void {
 interface Context {
   results: Results;
   launchOptions: LaunchOptions;
-  kernels: { up: string; smp: string };
+  kernels: { up: string; smp: string; lines: string };
   symbols: Symbols;
   rt: Budget;
   loop: Budget;
@@ -449,6 +449,7 @@ export async function main(argv: string[], root: string): Promise<number> {
   const kernels = {
     up: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'up.elf'),
     smp: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'smp.elf'),
+    lines: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'lines.elf'),
   };
   for (const kernel of Object.values(kernels)) {
     if (!fs.existsSync(kernel)) {

@@ -36,7 +36,7 @@ interface ResolvedRow {
 /** How long one row may take before the bench interrupts it. */
 const ROW_LIMIT_MS = 60000;
 
-/** Numbers of the lines of up/bench_lines.c marked `bench: <text>`. */
+/** Numbers of the lines of lines/lines.c marked `bench: <text>`. */
 export function benchLines(source: string): Map<string, number> {
   const lines = new Map<string, number>();
   source.split('\n').forEach((text, i) => {
@@ -269,7 +269,7 @@ export interface Placement {
 
 export interface RealClientOptions {
   root: string;
-  kernels: { up: string; smp: string };
+  kernels: { up: string; smp: string; lines: string };
   /** The stub and QEMU columns, in pairs on the same accelerator. */
   kinds: TargetKind[];
   launchOptions: LaunchOptions;
@@ -288,7 +288,7 @@ type Store = Map<string, Map<string, { medians: number[]; errors: string[] }>>;
 /** Runs every row on every target and placement, `rounds` times; returns the table. */
 export async function realClientSection(o: RealClientOptions): Promise<Results> {
   const lines = benchLines(
-    fs.readFileSync(path.join(o.root, 'test', 'fixtures', 'guest', 'up', 'bench_lines.c'), 'utf8'),
+    fs.readFileSync(path.join(o.root, 'test', 'fixtures', 'guest', 'lines', 'lines.c'), 'utf8'),
   );
   const chosen = REAL_ROWS.filter(
     (r) => o.clients[SESSIONS[r.session].client] && (o.only === undefined || o.only.test(r.key)),
@@ -380,9 +380,8 @@ async function runSession(
       pattern: patternFile(o.launchOptions.workDir),
       line: (text) => {
         const n = lines.get(text);
-        if (n === undefined)
-          throw new Error(`up/bench_lines.c has no line marked 'bench: ${text}'`);
-        return `bench_lines.c:${n}`;
+        if (n === undefined) throw new Error(`lines/lines.c has no line marked 'bench: ${text}'`);
+        return `lines.c:${n}`;
       },
     };
     const resolved = rows.map((r) => resolve(r, context, o.quick));

@@ -6,11 +6,11 @@
  */
 
 /** One client process on one freshly booted guest. */
-export type SessionName = 'gdb-up' | 'lldb-up' | 'gdb-smp4';
+export type SessionName = 'gdb-up' | 'gdb-lines' | 'lldb-up' | 'gdb-smp4';
 
 export interface SessionSpec {
   client: 'gdb' | 'lldb';
-  kernel: 'up' | 'smp';
+  kernel: 'up' | 'smp' | 'lines';
   cpus: number;
   /** smp.elf's `cpus=N` (empty for up.elf). */
   cmdline: string;
@@ -19,6 +19,7 @@ export interface SessionSpec {
 
 export const SESSIONS: Record<SessionName, SessionSpec> = {
   'gdb-up': { client: 'gdb', kernel: 'up', cpus: 1, cmdline: '', readyLine: 'up ok' },
+  'gdb-lines': { client: 'gdb', kernel: 'lines', cpus: 1, cmdline: '', readyLine: 'lines ok' },
   'lldb-up': { client: 'lldb', kernel: 'up', cpus: 1, cmdline: '', readyLine: 'up ok' },
   'gdb-smp4': { client: 'gdb', kernel: 'smp', cpus: 4, cmdline: 'cpus=4', readyLine: 'cpus up' },
 };
@@ -31,7 +32,7 @@ export interface RowContext {
   scratch(name: string): string;
   /** A 16 MiB file that holds every byte value, the escaped ones too, and no runs. */
   pattern: string;
-  /** `bench_lines.c:N`: the line of up/bench_lines.c marked `bench: <text>`. */
+  /** `lines.c:N`: the line of lines.elf's source (lines/lines.c) marked `bench: <text>`. */
   line(text: string): string;
 }
 
@@ -67,13 +68,6 @@ export interface RealRow {
 /** `stepi 2000` and friends: how many instructions one sample steps. */
 const STEPS = 2000;
 
-/** Arms up.elf's bench_lines() (up/bench_lines.c) and stops on its first line. */
-const ARM_LINES = (c: RowContext) => [
-  'set var bench_lines_armed = 1',
-  `break ${c.line('next over a call')}`,
-];
-const DISARM_LINES = () => ['delete', 'set var bench_lines_armed = 0'];
-
 export const REAL_ROWS: RealRow[] = [
   // gdb on up.elf (1 vCPU, running its loop). The session's first row connects.
   {
@@ -103,29 +97,6 @@ export const REAL_ROWS: RealRow[] = [
     budgetMs: 5000,
     operations: STEPS,
     target: 3,
-  },
-  {
-    key: 'gdb-next-call',
-    session: 'gdb-up',
-    label: 'gdb: `next` over a line with a call',
-    setup: ARM_LINES,
-    before: () => ['continue'],
-    timed: () => ['next'],
-    teardown: DISARM_LINES,
-    repeat: [10, 3],
-    budgetMs: 3000,
-  },
-  {
-    key: 'gdb-next-loop',
-    session: 'gdb-up',
-    label: 'gdb: `next` over a line that loops 2,000 times (12,000 instructions)',
-    setup: ARM_LINES,
-    before: () => ['continue', 'next'],
-    timed: () => ['next'],
-    teardown: DISARM_LINES,
-    repeat: [2, 1],
-    budgetMs: 5000,
-    target: 20,
   },
   {
     key: 'gdb-ignore',
@@ -184,6 +155,38 @@ export const REAL_ROWS: RealRow[] = [
     timed: (c) => [`restore ${c.pattern} binary 0x1000000`],
     repeat: [3, 1],
     budgetMs: 5000,
+  },
+  // gdb on lines.elf (1 vCPU, calling bench_lines() forever).
+  {
+    key: 'gdb-lines-attach',
+    session: 'gdb-lines',
+    connects: true,
+    label: 'gdb, lines.elf: first `target remote` of a session, to the prompt',
+    timed: (c) => [`target remote ${c.address}`],
+    repeat: [1, 1],
+  },
+  {
+    key: 'gdb-next-call',
+    session: 'gdb-lines',
+    label: 'gdb: `next` over a line with a call',
+    setup: (c) => [`break ${c.line('next over a call')}`],
+    before: () => ['continue'],
+    timed: () => ['next'],
+    teardown: () => ['delete'],
+    repeat: [10, 3],
+    budgetMs: 3000,
+  },
+  {
+    key: 'gdb-next-loop',
+    session: 'gdb-lines',
+    label: 'gdb: `next` over a line that loops 2,000 times (12,000 instructions)',
+    setup: (c) => [`break ${c.line('next over a call')}`],
+    before: () => ['continue', 'next'],
+    timed: () => ['next'],
+    teardown: () => ['delete'],
+    repeat: [2, 1],
+    budgetMs: 5000,
+    target: 20,
   },
   // gdb on smp.elf with 4 vCPUs.
   {
