@@ -17,6 +17,22 @@ def emit(kind, **fields):
     print("@@bench " + json.dumps(fields), flush=True)
 
 
+def process_cpu_ns(pid):
+    """CPU time of every live thread of a process (the stub's vCPU threads too), in ns."""
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as stat:
+                total += int(stat.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def run(command):
     # As if typed at the prompt: some commands print less with from_tty off.
     gdb.execute(command, from_tty=True)
@@ -42,9 +58,12 @@ def interrupted(commands, after_ms):
     return done - sent[0]
 
 
-def run_row(row):
+def run_row(row, target_pid):
     emit("start", key=row["key"])
     samples = []
+    # CPU time of gdb and of the target during the timed commands, in ms.
+    client_cpu = 0.0
+    target_cpu = 0.0
     try:
         for command in row["setup"]:
             run(command)
@@ -52,6 +71,8 @@ def run_row(row):
         for i in range(row["repeat"]):
             for command in row["before"]:
                 run(command)
+            c0 = time.process_time_ns()
+            s0 = process_cpu_ns(target_pid)
             if row.get("interruptAfterMs") is not None:
                 seconds = interrupted(row["timed"], row["interruptAfterMs"])
             else:
@@ -59,12 +80,18 @@ def run_row(row):
                 for command in row["timed"]:
                     run(command)
                 seconds = time.perf_counter() - t0
+            client_cpu += (time.process_time_ns() - c0) / 1e6
+            target_cpu += (process_cpu_ns(target_pid) - s0) / 1e6
             samples.append(seconds * 1000)
             for command in row["after"]:
                 run(command)
             if (time.perf_counter() - started) * 1000 >= row["budgetMs"]:
                 break
-        emit("done", key=row["key"], samples=samples)
+        if row.get("interruptAfterMs") is not None:
+            # Its CPU time covers the guest's run before the Ctrl-C too: not comparable.
+            emit("done", key=row["key"], samples=samples)
+        else:
+            emit("done", key=row["key"], samples=samples, clientCpuMs=client_cpu, targetCpuMs=target_cpu)
     except BaseException as error:  # gdb.error, and KeyboardInterrupt from the bench's rescue
         emit("error", key=row["key"], message=str(error) or type(error).__name__, samples=samples)
     for command in row["teardown"]:
@@ -78,7 +105,7 @@ def main():
     with open(os.environ["VMM_BENCH_SPEC"]) as spec_file:
         spec = json.load(spec_file)
     for row in spec["rows"]:
-        run_row(row)
+        run_row(row, spec["targetPid"])
     emit("end")
 
 

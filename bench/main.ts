@@ -21,7 +21,13 @@ import {
   type Attached,
 } from './measure';
 import { hotSpots } from './profile';
-import { realClientSection, realClientTargets, type Placement } from './real_clients';
+import {
+  cpuMarkdown,
+  realClientSection,
+  realClientTargets,
+  type Placement,
+  type RealClientResults,
+} from './real_clients';
 import { QUICK_SOAK_COUNTS, SOAK_COUNTS, soakTable, soakUp, type SoakResult } from './soak';
 import { fmt, Results } from './report';
 import { summarise, type Budget } from './stats';
@@ -490,14 +496,17 @@ export async function main(argv: string[], root: string): Promise<number> {
   };
   const started = performance.now();
   const r = ctx.results;
-  let realClients: Results | undefined;
+  let realClients: RealClientResults | undefined;
   if (!values['soak-only'] && !values['no-real-clients']) {
     // Before place(): the headline lets the scheduler place every process.
     realClients = await runRealClients(values, names, ctx, root);
     if (values['real-clients-only']) {
       say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
       if (values.json !== undefined) {
-        fs.writeFileSync(values.json, JSON.stringify({ realClients }, null, 2));
+        fs.writeFileSync(
+          values.json,
+          JSON.stringify({ realClients: jsonOf(realClients) }, null, 2),
+        );
       }
       fs.rmSync(workDir, { recursive: true, force: true });
       return realClients === undefined ? 1 : 0;
@@ -595,7 +604,11 @@ export async function main(argv: string[], root: string): Promise<number> {
   if (values.json !== undefined) {
     fs.writeFileSync(
       values.json,
-      JSON.stringify({ placement, floor, nodeFloor, cFloor, results: r, realClients }, null, 2),
+      JSON.stringify(
+        { placement, floor, nodeFloor, cFloor, results: r, realClients: jsonOf(realClients) },
+        null,
+        2,
+      ),
     );
   }
   if (profDir !== undefined) {
@@ -617,7 +630,7 @@ async function runRealClients(
   names: string[],
   ctx: Context,
   root: string,
-): Promise<Results | undefined> {
+): Promise<RealClientResults | undefined> {
   const clients = { gdb: which('gdb') !== undefined, lldb: which('lldb') !== undefined };
   if (!clients.gdb) say('gdb not found (Debian: apt install gdb): no gdb rows');
   if (!clients.lldb) say('lldb not found (Debian: apt install lldb): no lldb rows');
@@ -644,7 +657,7 @@ async function runRealClients(
       .join(' ')}`,
   );
   const kinds = names.map((n) => KINDS[n]!);
-  const results = await realClientSection({
+  const section = await realClientSection({
     root,
     kernels: ctx.kernels,
     kinds,
@@ -666,10 +679,23 @@ async function runRealClients(
   );
   process.stdout.write(
     `\nReal clients (gdb ${clientVersion('gdb')}, lldb ${clientVersion('lldb')}), ` +
-      `median ms of ${rounds} round(s) [lowest-highest round]:\n\n${results.markdown(pairs)}\n\n`,
+      `median ms of ${rounds} round(s) [lowest-highest round]:\n\n${section.results.markdown(pairs)}\n\n`,
   );
-  process.stdout.write(realClientTargets(results, pairs) + '\n\n');
-  return results;
+  process.stdout.write(realClientTargets(section.results, pairs) + '\n\n');
+  const columns = pairs.flatMap(({ qemu, ours }) => [qemu, ours]);
+  process.stdout.write(
+    'Where the time went: CPU time of the client (gdb or lldb) / of the target process ' +
+      '(stub or QEMU, vCPU threads included), % of the timed wall time:\n\n' +
+      `${cpuMarkdown(section, columns)}\n\n`,
+  );
+  return section;
+}
+
+function jsonOf(section: RealClientResults | undefined): object | undefined {
+  if (section === undefined) return undefined;
+  const cpu: Record<string, object> = {};
+  for (const [key, shares] of section.cpu) cpu[key] = Object.fromEntries(shares);
+  return { results: section.results, cpu };
 }
 
 function clientVersion(command: string): string {

@@ -18,6 +18,9 @@ import { launch, type LaunchOptions, type TargetKind } from './targets';
 export interface RowOutcome {
   samples: number[];
   error?: string;
+  /** CPU time of the client process and of the target process over the timed commands. */
+  clientCpuMs?: number;
+  targetCpuMs?: number;
 }
 
 /** A row with its commands written out for one target. */
@@ -82,11 +85,12 @@ export function runGdb(
   rows: ResolvedRow[],
   workDir: string,
   taskset: string,
+  targetPid: number,
 ): Promise<Map<string, RowOutcome>> {
   const specPath = path.join(workDir, `gdb-spec-${process.hrtime.bigint()}.json`);
   fs.writeFileSync(
     specPath,
-    JSON.stringify({ rows: rows.map((r) => ({ ...r, budgetMs: finite(r.budgetMs) })) }),
+    JSON.stringify({ targetPid, rows: rows.map((r) => ({ ...r, budgetMs: finite(r.budgetMs) })) }),
   );
   const gdb = spawnClient(
     taskset,
@@ -129,6 +133,8 @@ export function runGdb(
         key?: string;
         samples?: number[];
         message?: string;
+        clientCpuMs?: number;
+        targetCpuMs?: number;
       };
       clearTimeout(timer);
       if (event.kind === 'start') {
@@ -139,6 +145,8 @@ export function runGdb(
           outcomes.set(event.key!, {
             samples: event.samples ?? old?.samples ?? [],
             error: old?.error ?? (event.kind === 'error' ? oneLine(event.message) : undefined),
+            clientCpuMs: event.clientCpuMs,
+            targetCpuMs: event.targetCpuMs,
           });
         }
       }
@@ -162,13 +170,17 @@ export function runGdb(
 
 /**
  * Runs one lldb session over `rows`: one command file, with a comment line
- * before and after each sample; lldb echoes each line as it starts on it.
+ * before and after each sample; lldb echoes each line as it starts on it,
+ * and this process timestamps the echo as it reads it. A late read (this
+ * process descheduled) moves a mark, so lldb's rows time several commands a
+ * sample and take the median.
  */
 export function runLldb(
   kernel: string,
   rows: ResolvedRow[],
   workDir: string,
   taskset: string,
+  targetPid: number,
 ): Promise<Map<string, RowOutcome>> {
   const script: string[] = [
     // lldb 14 without its Python support waits 0 s for the handshake unless told.
@@ -189,6 +201,8 @@ export function runLldb(
   const outcomes = new Map<string, RowOutcome>();
   let current: string | undefined;
   let t0 = 0;
+  let cpu0 = { client: 0, target: 0 };
+  const cpuNow = () => ({ client: processCpuMs(lldb.pid!), target: processCpuMs(targetPid) });
   let pending = '';
   lldb.stdout.on('data', (chunk: Buffer) => {
     const now = performance.now();
@@ -201,11 +215,18 @@ export function runLldb(
       const [, what, key] = match;
       if (what === 'start') {
         current = key;
-        outcomes.set(key!, { samples: [] });
+        outcomes.set(key!, { samples: [], clientCpuMs: 0, targetCpuMs: 0 });
       } else if (what === 't0') {
         t0 = now;
+        cpu0 = cpuNow();
       } else if (what === 't1') {
-        outcomes.get(key!)?.samples.push(now - t0);
+        const outcome = outcomes.get(key!)!;
+        const cpu = cpuNow();
+        // Both marks in one read: this process read late, the sample is lost.
+        if (now === t0) continue;
+        outcome.samples.push(now - t0);
+        outcome.clientCpuMs! += cpu.client - cpu0.client;
+        outcome.targetCpuMs! += cpu.target - cpu0.target;
       } else if (what === 'end') {
         current = undefined;
       }
@@ -246,6 +267,25 @@ function patternFile(workDir: string): string {
   return file;
 }
 
+/** CPU time of every live thread of a process (a stub's vCPU threads too), in ms; 0 once it is gone. */
+export function processCpuMs(pid: number): number {
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let ns = 0;
+  for (const tid of tids) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return ns / 1e6;
+}
+
 function oneLine(text: string | undefined): string {
   return (text ?? '').replace(/\s+/g, ' ').trim().slice(0, 120);
 }
@@ -282,11 +322,26 @@ export interface RealClientOptions {
   say(line: string): void;
 }
 
-/** Round medians of every row, per column. */
-type Store = Map<string, Map<string, { medians: number[]; errors: string[] }>>;
+/** Round medians of every row, per column, and the CPU time its samples took. */
+interface StoredCell {
+  medians: number[];
+  errors: string[];
+  wallMs: number;
+  clientCpuMs: number;
+  targetCpuMs: number;
+}
+type Store = Map<string, Map<string, StoredCell>>;
+
+/** The section's table, and where the time of each figure went. */
+export interface RealClientResults {
+  results: Results;
+  /** Per row and column: client and target CPU time as shares of the timed wall time. */
+  cpu: Map<string, Map<string, { client: number; target: number }>>;
+  labels: Map<string, string>;
+}
 
 /** Runs every row on every target and placement, `rounds` times; returns the table. */
-export async function realClientSection(o: RealClientOptions): Promise<Results> {
+export async function realClientSection(o: RealClientOptions): Promise<RealClientResults> {
   const lines = benchLines(
     fs.readFileSync(path.join(o.root, 'test', 'fixtures', 'guest', 'lines', 'lines.c'), 'utf8'),
   );
@@ -304,9 +359,19 @@ export async function realClientSection(o: RealClientOptions): Promise<Results> 
     let byColumn = store.get(key);
     if (byColumn === undefined) store.set(key, (byColumn = new Map()));
     let cell = byColumn.get(column);
-    if (cell === undefined) byColumn.set(column, (cell = { medians: [], errors: [] }));
+    if (cell === undefined) {
+      cell = { medians: [], errors: [], wallMs: 0, clientCpuMs: 0, targetCpuMs: 0 };
+      byColumn.set(column, cell);
+    }
     if (outcome.error !== undefined) cell.errors.push(outcome.error);
-    else if (outcome.samples.length > 0) cell.medians.push(median(outcome.samples));
+    else if (outcome.samples.length > 0) {
+      cell.medians.push(median(outcome.samples));
+      if (outcome.clientCpuMs !== undefined && outcome.targetCpuMs !== undefined) {
+        cell.wallMs += outcome.samples.reduce((a, b) => a + b, 0);
+        cell.clientCpuMs += outcome.clientCpuMs;
+        cell.targetCpuMs += outcome.targetCpuMs;
+      }
+    }
   };
   for (const placement of o.placements) {
     for (let round = 0; round < o.rounds; round++) {
@@ -323,7 +388,20 @@ export async function realClientSection(o: RealClientOptions): Promise<Results> 
     }
   }
   const r = new Results();
+  const cpu: RealClientResults['cpu'] = new Map();
+  const labels = new Map<string, string>();
   for (const row of rows) {
+    labels.set(row.key, row.label);
+    const shares = new Map<string, { client: number; target: number }>();
+    cpu.set(row.key, shares);
+    for (const [column, cell] of store.get(row.key) ?? []) {
+      if (cell.wallMs > 0) {
+        shares.set(column, {
+          client: cell.clientCpuMs / cell.wallMs,
+          target: cell.targetCpuMs / cell.wallMs,
+        });
+      }
+    }
     r.row(row.key, `${row.label} (ms)`, 'lower');
     for (const [column, cell] of store.get(row.key) ?? []) {
       if (cell.medians.length === 0) {
@@ -340,7 +418,7 @@ export async function realClientSection(o: RealClientOptions): Promise<Results> 
       r.set(row.key, column, { text, value });
     }
   }
-  return r;
+  return { results: r, cpu, labels };
 }
 
 async function runSession(
@@ -386,10 +464,23 @@ async function runSession(
     };
     const resolved = rows.map((r) => resolve(r, context, o.quick));
     if (spec.client === 'gdb') {
-      return await runGdb(o.root, kernel, resolved, o.launchOptions.workDir, placement.cpus);
+      return await runGdb(
+        o.root,
+        kernel,
+        resolved,
+        o.launchOptions.workDir,
+        placement.cpus,
+        target.pid,
+      );
     }
     for (let attempt = 1; ; attempt++) {
-      const outcomes = await runLldb(kernel, resolved, o.launchOptions.workDir, placement.cpus);
+      const outcomes = await runLldb(
+        kernel,
+        resolved,
+        o.launchOptions.workDir,
+        placement.cpus,
+        target.pid,
+      );
       // QEMU 7.2 may send a stop reply of its own on connect, before it answers
       // lldb's QStartNoAckMode; lldb 14 then gives up on the handshake at once.
       const first = outcomes.get(resolved[0]!.key)?.error;
@@ -399,6 +490,29 @@ async function runSession(
   } finally {
     await target.stop();
   }
+}
+
+/**
+ * Where the time of each figure went: CPU time of the client (gdb or lldb)
+ * and of the target's process (the stub or QEMU, their vCPU threads
+ * included) over the timed commands, as percentages of their wall time.
+ * A client near 100 % is what limits a figure; what neither uses is waiting
+ * (wake-ups, the loopback, the scheduler).
+ */
+export function cpuMarkdown(section: RealClientResults, columns: string[]): string {
+  const lines = [
+    `| figure | ${columns.join(' | ')} |`,
+    `|---|${columns.map(() => '---:').join('|')}|`,
+  ];
+  const pct = (share: number) => `${Math.round(share * 100)}`;
+  for (const [key, shares] of section.cpu) {
+    const cells = columns.map((column) => {
+      const share = shares.get(column);
+      return share === undefined ? '' : `${pct(share.client)} / ${pct(share.target)}`;
+    });
+    lines.push(`| ${section.labels.get(key)} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
 }
 
 /** Issue 18's targets for the rows that have one, per pair and placement. */

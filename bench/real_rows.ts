@@ -65,6 +65,12 @@ export interface RealRow {
   target?: number;
 }
 
+/**
+ * lldb's samples time this many commands each: its marks are timestamped as
+ * the bench reads them, and a block keeps a late read small against it.
+ */
+const LLDB_BLOCK = 20;
+
 /** `stepi 2000` and friends: how many instructions one sample steps. */
 const STEPS = 2000;
 
@@ -227,19 +233,21 @@ export const REAL_ROWS: RealRow[] = [
   {
     key: 'lldb-step-inst',
     session: 'lldb-up',
-    label: 'lldb: `thread step-inst`',
-    timed: () => ['thread step-inst'],
-    repeat: [200, 50],
+    label: `lldb: ${LLDB_BLOCK} × \`thread step-inst\``,
+    timed: () => Array<string>(LLDB_BLOCK).fill('thread step-inst'),
+    repeat: [10, 4],
+    operations: LLDB_BLOCK,
     target: 3,
   },
   {
     key: 'lldb-break',
     session: 'lldb-up',
-    label: 'lldb: `breakpoint set -n add_numbers`, one hit: `continue` to the prompt',
+    label: `lldb: \`breakpoint set -n add_numbers\`, ${LLDB_BLOCK} hits: \`continue\` to the prompt each`,
     setup: () => ['breakpoint set -n add_numbers'],
-    timed: () => ['continue'],
+    timed: () => Array<string>(LLDB_BLOCK).fill('continue'),
     teardown: () => ['breakpoint delete --force'],
-    repeat: [50, 20],
+    repeat: [5, 2],
+    operations: LLDB_BLOCK,
   },
   {
     key: 'lldb-memory-read',
