@@ -49,12 +49,26 @@ export function benchLines(source: string): Map<string, number> {
   return lines;
 }
 
-/** The `@@bench {json}` lines gdb_runner.py printed, in order. */
-export function runnerLines(stdout: string): Record<string, unknown>[] {
-  return stdout
-    .split('\n')
-    .filter((line) => line.startsWith('@@bench '))
-    .map((line) => JSON.parse(line.slice('@@bench '.length)) as Record<string, unknown>);
+/** What gdb_runner.py reports, one `@@bench {json}` line each. */
+export interface RunnerEvent {
+  kind: 'start' | 'done' | 'error' | 'end';
+  key?: string;
+  samples?: number[];
+  message?: string;
+  clientCpuMs?: number;
+  targetCpuMs?: number;
+}
+
+/** The event on one line of gdb's output; undefined for gdb's own lines. */
+export function runnerEvent(line: string): RunnerEvent | undefined {
+  if (!line.startsWith('@@bench ')) return undefined;
+  return JSON.parse(line.slice('@@bench '.length)) as RunnerEvent;
+}
+
+/** The mark on one line of lldb's output (its echo of `# @@bench <what> <key>`). */
+export function lldbMark(line: string): { what: string; key: string } | undefined {
+  const match = /^\(lldb\) # @@bench (\w+) (\S+)$/.exec(line);
+  return match ? { what: match[1]!, key: match[2]! } : undefined;
 }
 
 function resolve(row: RealRow, c: RowContext, quick: boolean): ResolvedRow {
@@ -124,18 +138,11 @@ export function runGdb(
     const lines = pending.split('\n');
     pending = lines.pop()!;
     for (const line of lines) {
-      if (!line.startsWith('@@bench ')) {
+      const event = runnerEvent(line);
+      if (event === undefined) {
         tail = (tail + line + '\n').slice(-2000);
         continue;
       }
-      const event = JSON.parse(line.slice('@@bench '.length)) as {
-        kind: string;
-        key?: string;
-        samples?: number[];
-        message?: string;
-        clientCpuMs?: number;
-        targetCpuMs?: number;
-      };
       clearTimeout(timer);
       if (event.kind === 'start') {
         timer = setTimeout(() => rescue(event.key!), ROW_LIMIT_MS);
@@ -210,17 +217,17 @@ export function runLldb(
     const lines = pending.split('\n');
     pending = lines.pop()!;
     for (const line of lines) {
-      const match = /^\(lldb\) # @@bench (\w+) (\S+)$/.exec(line);
-      if (!match) continue;
-      const [, what, key] = match;
+      const mark = lldbMark(line);
+      if (mark === undefined) continue;
+      const { what, key } = mark;
       if (what === 'start') {
         current = key;
-        outcomes.set(key!, { samples: [], clientCpuMs: 0, targetCpuMs: 0 });
+        outcomes.set(key, { samples: [], clientCpuMs: 0, targetCpuMs: 0 });
       } else if (what === 't0') {
         t0 = now;
         cpu0 = cpuNow();
       } else if (what === 't1') {
-        const outcome = outcomes.get(key!)!;
+        const outcome = outcomes.get(key)!;
         const cpu = cpuNow();
         // Both marks in one read: this process read late, the sample is lost.
         if (now === t0) continue;
