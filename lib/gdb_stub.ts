@@ -132,7 +132,6 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
       continueVcpu: -1,
       packetSize: this.packetSize,
       sendEarly: (payload) => connection.send(payload),
-      connectionReadBuffer: (length) => connection.bulkReadBuffer(length),
       traceRsp: (on) => {
         connection.trace = on ? traceTo : undefined;
       },
