@@ -21,6 +21,8 @@ export interface RowOutcome {
   /** CPU time of the client process and of the target process over the timed commands. */
   clientCpuMs?: number;
   targetCpuMs?: number;
+  /** The client ended (or was ended) before the row began: worth another session. */
+  notRun?: boolean;
 }
 
 /** A row with its commands written out for one target. */
@@ -33,11 +35,12 @@ interface ResolvedRow {
   teardown: string[];
   repeat: number;
   budgetMs: number;
+  limitMs: number;
   interruptAfterMs?: number;
 }
 
-/** How long one row may take before the bench interrupts it. */
-const ROW_LIMIT_MS = 60000;
+/** How long one row may take (unless it says) before the bench ends it. */
+const ROW_LIMIT_MS = 15000;
 
 /** Numbers of the lines of lines/lines.c marked `bench: <text>`. */
 export function benchLines(source: string): Map<string, number> {
@@ -81,6 +84,7 @@ function resolve(row: RealRow, c: RowContext, quick: boolean): ResolvedRow {
     teardown: row.teardown?.(c) ?? [],
     repeat: quick ? row.repeat[1] : row.repeat[0],
     budgetMs: row.budgetMs ?? Number.POSITIVE_INFINITY,
+    limitMs: row.limitMs ?? ROW_LIMIT_MS,
     interruptAfterMs: row.interruptAfterMs,
   };
 }
@@ -128,10 +132,12 @@ export function runGdb(
   let pending = '';
   let tail = '';
   let timer: NodeJS.Timeout | undefined;
+  const limits = new Map(rows.map((r) => [r.key, r.limitMs]));
+  // A row past its limit (a breakpoint that never hits) gets a Ctrl-C, then gdb is ended.
   const rescue = (key: string) => {
-    outcomes.set(key, { samples: [], error: `interrupted after ${ROW_LIMIT_MS / 1000} s` });
+    outcomes.set(key, { samples: [], error: `did not finish in ${limits.get(key)! / 1000} s` });
     gdb.kill('SIGINT');
-    timer = setTimeout(() => gdb.kill('SIGKILL'), 15000);
+    timer = setTimeout(() => gdb.kill('SIGKILL'), 3000);
   };
   gdb.stdout.on('data', (chunk: Buffer) => {
     pending += chunk.toString('latin1');
@@ -145,7 +151,7 @@ export function runGdb(
       }
       clearTimeout(timer);
       if (event.kind === 'start') {
-        timer = setTimeout(() => rescue(event.key!), ROW_LIMIT_MS);
+        timer = setTimeout(() => rescue(event.key!), limits.get(event.key!) ?? ROW_LIMIT_MS);
       } else if (event.kind === 'done' || event.kind === 'error') {
         const old = outcomes.get(event.key!);
         if (old?.error === undefined || event.kind === 'error') {
@@ -168,7 +174,7 @@ export function runGdb(
       const why = oneLine(stderr.trim().split('\n').pop() ?? '') || oneLine(tail);
       for (const row of rows) {
         if (!outcomes.has(row.key))
-          outcomes.set(row.key, { samples: [], error: `gdb ended first: ${why}` });
+          outcomes.set(row.key, { samples: [], error: `gdb ended first: ${why}`, notRun: true });
       }
       resolveAll(outcomes);
     });
@@ -208,6 +214,7 @@ export function runLldb(
   const outcomes = new Map<string, RowOutcome>();
   let current: string | undefined;
   let t0 = 0;
+  let watchdog: NodeJS.Timeout | undefined;
   let cpu0 = { client: 0, target: 0 };
   const cpuNow = () => ({ client: processCpuMs(lldb.pid!), target: processCpuMs(targetPid) });
   let pending = '';
@@ -223,6 +230,12 @@ export function runLldb(
       if (what === 'start') {
         current = key;
         outcomes.set(key, { samples: [], clientCpuMs: 0, targetCpuMs: 0 });
+        const limitMs = rows.find((r) => r.key === key)?.limitMs ?? ROW_LIMIT_MS;
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => {
+          outcomes.get(key)!.error = `did not finish in ${limitMs / 1000} s`;
+          lldb.kill('SIGKILL');
+        }, limitMs);
       } else if (what === 't0') {
         t0 = now;
         cpu0 = cpuNow();
@@ -236,6 +249,7 @@ export function runLldb(
         outcome.targetCpuMs! += cpu.target - cpu0.target;
       } else if (what === 'end') {
         current = undefined;
+        clearTimeout(watchdog);
       }
     }
   });
@@ -247,10 +261,9 @@ export function runLldb(
     const outcome = current === undefined ? undefined : outcomes.get(current);
     if (error && outcome && outcome.error === undefined) outcome.error = oneLine(error[1]);
   });
-  const limit = setTimeout(() => lldb.kill('SIGKILL'), ROW_LIMIT_MS * rows.length);
   return new Promise((resolveAll) => {
     lldb.on('close', () => {
-      clearTimeout(limit);
+      clearTimeout(watchdog);
       fs.rmSync(scriptPath, { force: true });
       for (const row of rows) {
         const outcome = outcomes.get(row.key);
@@ -259,6 +272,7 @@ export function runLldb(
           outcomes.set(row.key, {
             samples: outcome?.samples ?? [],
             error: `lldb ended first${why ? `: ${why}` : ''}`,
+            notRun: outcome === undefined,
           });
         }
       }
@@ -470,30 +484,37 @@ async function runSession(
       },
     };
     const resolved = rows.map((r) => resolve(r, context, o.quick));
-    if (spec.client === 'gdb') {
-      return await runGdb(
-        o.root,
-        kernel,
-        resolved,
-        o.launchOptions.workDir,
-        placement.cpus,
-        target.pid,
-      );
+    const connect = resolved[0]!;
+    const outcomes = new Map<string, RowOutcome>();
+    let pending = resolved;
+    // A client that ended early (a row past its limit, lldb's handshake with
+    // QEMU) leaves its later rows to a new session on the same guest.
+    for (let attempt = 1; attempt <= 3 && pending.length > 0; attempt++) {
+      const got =
+        spec.client === 'gdb'
+          ? await runGdb(
+              o.root,
+              kernel,
+              pending,
+              o.launchOptions.workDir,
+              placement.cpus,
+              target.pid,
+            )
+          : await runLldb(kernel, pending, o.launchOptions.workDir, placement.cpus, target.pid);
+      for (const [key, outcome] of got) {
+        const old = outcomes.get(key);
+        if (old === undefined || old.notRun === true || (key === connect.key && old.error)) {
+          outcomes.set(key, outcome);
+        }
+      }
+      const left = resolved.filter((r) => r !== connect && outcomes.get(r.key)?.notRun === true);
+      if (left.length > 0) {
+        const why = got.get(connect.key)?.error ?? 'an earlier row did not finish';
+        o.say(`real clients: ${kind.name}: ${left.length} row(s) again in a new session (${why})`);
+      }
+      pending = left.length > 0 ? [connect, ...left] : [];
     }
-    for (let attempt = 1; ; attempt++) {
-      const outcomes = await runLldb(
-        kernel,
-        resolved,
-        o.launchOptions.workDir,
-        placement.cpus,
-        target.pid,
-      );
-      // QEMU 7.2 may send a stop reply of its own on connect, before it answers
-      // lldb's QStartNoAckMode; lldb 14 then gives up on the handshake at once.
-      const first = outcomes.get(resolved[0]!.key)?.error;
-      if (attempt === 3 || first === undefined || !/handshake/.test(first)) return outcomes;
-      o.say(`real clients: ${kind.name}: lldb's handshake failed (${first}); again`);
-    }
+    return outcomes;
   } finally {
     await target.stop();
   }

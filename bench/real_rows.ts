@@ -57,6 +57,8 @@ export interface RealRow {
   repeat: [number, number];
   /** gdb stops taking samples once this much time went by (lldb's script is fixed). */
   budgetMs?: number;
+  /** The row is ended after this long (default 15 s): a breakpoint QEMU KVM never hits on PVM. */
+  limitMs?: number;
   /** gdb: a Ctrl-C this long after the timed commands start; the sample is from it to the prompt. */
   interruptAfterMs?: number;
   /** Operations in one sample (steps, hits): the cell adds a rate. */
@@ -192,6 +194,7 @@ export const REAL_ROWS: RealRow[] = [
     teardown: () => ['delete'],
     repeat: [2, 1],
     budgetMs: 5000,
+    limitMs: 40000,
     target: 20,
   },
   // gdb on smp.elf with 4 vCPUs.
