@@ -209,8 +209,8 @@ export const REAL_ROWS: RealRow[] = [
   {
     key: 'gdb-smp-bt',
     session: 'gdb-smp4',
-    label: 'gdb, 4 vCPUs: `thread apply all bt`, register cache flushed before each',
-    before: () => ['maintenance flush register-cache'],
+    label: 'gdb, 4 vCPUs: `thread apply all bt`, register and memory caches flushed before each',
+    before: () => ['maintenance flush register-cache', 'maintenance flush dcache'],
     timed: () => ['thread apply all bt'],
     repeat: [10, 3],
     budgetMs: 2000,
@@ -262,7 +262,9 @@ export const REAL_ROWS: RealRow[] = [
   {
     key: 'lldb-memory-read',
     session: 'lldb-up',
-    label: 'lldb: `memory read` of those 16 MiB into a file',
+    label: 'lldb: `memory read` of those 16 MiB into a file, after a `thread step-inst`',
+    // lldb keeps what it read until the process runs again: a step empties its cache.
+    before: () => ['thread step-inst'],
     timed: (c) => [
       `memory read --force --binary --outfile ${c.scratch('lldb.bin')} 0x1000000 0x2000000`,
     ],
