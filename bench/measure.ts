@@ -1,5 +1,6 @@
 import { escapeBinary, unescapeBinary } from '../lib/rsp/binary';
 import { BenchClient } from './client';
+import { hexDecodeInto } from './hex_decoder';
 import { sleep, summarise, timeLoop, type Budget, type Latency } from './stats';
 
 /** What the client learnt while attaching, and how long attaching took. */
@@ -149,7 +150,7 @@ export async function readMemory(
     if (packet === 'm') {
       if (reply.length === 0 || reply[0] === 0x45) return undefined;
       taken = Math.min(reply.length >> 1, length, got.length - filled);
-      got.write(reply.toString('latin1', 0, 2 * taken), filled, taken, 'hex');
+      hexDecodeInto(reply.subarray(0, 2 * taken), got, filled);
     } else {
       if (reply.length === 0 || (reply[0] === 0x45 && reply.length === 3)) return undefined;
       const data = unescapeBinary(reply[0] === 0x62 /* b */ ? reply.subarray(1) : reply)!;

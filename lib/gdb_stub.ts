@@ -132,6 +132,7 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
       continueVcpu: -1,
       packetSize: this.packetSize,
       sendEarly: (payload) => connection.send(payload),
+      connectionReadBuffer: (length) => connection.bulkReadBuffer(length),
       traceRsp: (on) => {
         connection.trace = on ? traceTo : undefined;
       },

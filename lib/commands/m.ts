@@ -30,7 +30,7 @@ export function parseAddressLength(body: string): ReadMemoryRequest | undefined 
  */
 export function bulkReadBuffer(session: Session, length: number): Buffer {
   if (session.readBuffer === undefined || session.readBuffer.length < length) {
-    session.readBuffer = Buffer.allocUnsafeSlow(length);
+    session.readBuffer = session.connectionReadBuffer?.(length) ?? Buffer.allocUnsafeSlow(length);
   }
   return session.readBuffer;
 }

@@ -24,6 +24,12 @@ export interface Session {
   interrupts?: number;
   /** Where m and x read guest memory (bulkReadBuffer); kept for the connection. */
   readBuffer?: Buffer;
+  /**
+   * The connection's own buffer for bulk reads of `length` bytes, if it
+   * offers one (RspConnection.bulkReadBuffer: their replies are then encoded
+   * by the WebAssembly codec); set by the stub.
+   */
+  connectionReadBuffer?: (length: number) => Buffer | undefined;
 }
 
 export interface CommandContext {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { PacketReader } from './packet_reader';
 import { payloadBytes, type Payload } from './encoded_payload';
+import { BulkMemory } from './bulk_codec';
 import { FrameStore } from './frame_store';
 import { framePacket } from './packet_writer';
 
@@ -64,6 +65,8 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
   private acksOwed = 0;
   private ackFlushQueued = false;
   private readonly frames: FrameStore | undefined;
+  /** Where bulk reads and their frames go, made on the first bulk read; null where unavailable. */
+  private bulk: BulkMemory | null | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -76,7 +79,9 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.trace = options.trace;
     this.maxRetransmits = options.maxRetransmits ?? 5;
     this.frames =
-      options.reuseFrames === true ? new FrameStore(maxPacket + FRAME_STORE_SPARE) : undefined;
+      options.reuseFrames === true
+        ? new FrameStore(maxPacket + FRAME_STORE_SPARE, () => this.bulkMemory()?.frameBuffer)
+        : undefined;
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('close', () => this.onClose());
     stream.on('end', () => this.onClose());
@@ -84,6 +89,26 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
       this.emit('warning', `connection error: ${error.message}`);
       this.onClose();
     });
+  }
+
+  /**
+   * A buffer of at least `length` bytes for bulk reads (m, x) to fill, kept for the
+   * connection: in its BulkMemory, next to the kept frame, so the reply is
+   * encoded by the WebAssembly codec. Undefined when the connection keeps no
+   * frames (a stream that may hold on to them) or when `length` is beyond
+   * PacketSize; the caller then uses a buffer of its own.
+   */
+  bulkReadBuffer(length: number): Buffer | undefined {
+    if (this.frames === undefined || length > this.maxPacket) return undefined;
+    return this.bulkMemory()?.readBuffer;
+  }
+
+  /** Only for a connection that keeps frames: the frame buffer is the store's. */
+  private bulkMemory(): BulkMemory | undefined {
+    if (this.bulk === undefined && this.frames !== undefined) {
+      this.bulk = BulkMemory.create(this.maxPacket, this.frames.capacity) ?? null;
+    }
+    return this.bulk ?? undefined;
   }
 
   get isClosed(): boolean {

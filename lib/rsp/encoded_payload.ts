@@ -7,7 +7,11 @@
 export interface EncodedPayload {
   /** At most this many bytes once encoded (the frame is sized for it). */
   readonly maxLength: number;
-  /** Writes the encoded bytes at out[offset...]; returns how many and their sum modulo 256. */
+  /**
+   * Writes the encoded bytes at out[offset...]; `out.byteOffset + offset` is
+   * a multiple of 4, so encoders may store whole 16- and 32-bit words.
+   * Returns how many bytes it wrote and their sum modulo 256.
+   */
   encodeInto(out: Buffer, offset: number): { length: number; sum: number };
 }
 

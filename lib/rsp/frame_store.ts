@@ -14,14 +14,21 @@ export class FrameStore {
   private kept: Buffer | undefined;
   private writesPending = 0;
 
-  /** Frames up to `capacity` bytes use the kept buffer; longer frames get their own. */
-  constructor(readonly capacity: number) {}
+  /**
+   * Frames up to `capacity` bytes use the kept buffer, the one `keep` gives
+   * on first use (at least `capacity` bytes), or else an ArrayBuffer of its
+   * own; longer frames get their own.
+   */
+  constructor(
+    readonly capacity: number,
+    private readonly keep: () => Buffer | undefined = () => undefined,
+  ) {}
 
   /** A buffer of at least `size` bytes: the kept one when it is free, else a new one. */
   readonly allocate = (size: number): Buffer => {
     if (size > this.capacity || this.writesPending > 0) return Buffer.allocUnsafe(size);
     // Never a slice of Node's shared pool: writing frames there would overwrite other buffers.
-    this.kept ??= Buffer.allocUnsafeSlow(this.capacity);
+    this.kept ??= this.keep() ?? Buffer.allocUnsafeSlow(this.capacity);
     return this.kept.subarray(0, size);
   };
 

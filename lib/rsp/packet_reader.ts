@@ -1,3 +1,4 @@
+import { ReceiveMemory } from './bulk_codec';
 import { checksum } from './checksum';
 
 /** What the byte stream from a debugger contains. */
@@ -59,6 +60,11 @@ export class PacketReader {
   private sumHigh = 0;
   private oversized = 0;
   private readonly interruptInBody: boolean;
+  /**
+   * Where the buffer goes once a packet outgrows the first 4 KiB: WebAssembly
+   * memory, summed by SIMD (null where that is missing; undefined until then).
+   */
+  private large: ReceiveMemory | null | undefined;
 
   constructor(
     private readonly maxPacket: number,
@@ -120,7 +126,10 @@ export class PacketReader {
       return;
     }
     const low = HEX_VALUE[digit]!;
-    const sum = checksum(this.buffer, 0, this.length);
+    const sum =
+      this.large != null && this.buffer === this.large.buffer
+        ? this.large.sum(this.length)
+        : checksum(this.buffer, 0, this.length);
     // A copy: the receive buffer is reused and packets may wait in a queue.
     const payload = Buffer.from(this.buffer.subarray(0, this.length));
     const ok = this.sumHigh >= 0 && low >= 0 && ((this.sumHigh << 4) | low) === sum;
@@ -199,8 +208,24 @@ export class PacketReader {
     let size = this.buffer.length;
     while (size < bytes) size *= 2;
     size = Math.min(this.maxPacket, size);
-    const bigger = Buffer.allocUnsafe(size);
-    this.buffer.copy(bigger, 0, 0, this.length);
+    if (this.large === undefined) this.large = ReceiveMemory.create(size, this.maxPacket) ?? null;
+    const inLarge = this.large !== null && this.buffer === this.large.buffer;
+    let bigger: Buffer | undefined;
+    if (this.large !== null) {
+      try {
+        bigger = this.large.grow(size);
+      } catch {
+        // No more WebAssembly memory to be had (the last view stays valid):
+        // plain buffers from now on.
+        this.large = null;
+      }
+    }
+    if (bigger === undefined) {
+      bigger = Buffer.allocUnsafe(size);
+      this.buffer.copy(bigger, 0, 0, this.length);
+    } else if (!inLarge) {
+      this.buffer.copy(bigger, 0, 0, this.length);
+    }
     this.buffer = bigger;
   }
 }

@@ -326,6 +326,25 @@ describe('RspConnection', () => {
       expect(stream.snapshots).toEqual([framePacket(bulk(0x11)).toString('latin1')]);
     });
 
+    it('offers a read buffer whose bulk replies are framed in the same memory', () => {
+      const { stream, connection } = open(options, packetSize);
+      connection.disableAcks();
+      const read = connection.bulkReadBuffer(5000)!;
+      read.fill(0x5a, 0, 5000);
+      connection.send(hexPayload(read.subarray(0, 5000)));
+      // One memory: the WebAssembly codec encodes the reply (bulk_codec.ts).
+      expect(stream.written[0]!.buffer).toBe(read.buffer);
+      expect(stream.snapshots).toEqual([
+        framePacket(hexPayload(Buffer.alloc(5000, 0x5a))).toString('latin1'),
+      ]);
+      expect(connection.bulkReadBuffer(100)).toBe(read);
+    });
+
+    it('offers no read buffer beyond PacketSize, nor without reuseFrames', () => {
+      expect(open(options, packetSize).connection.bulkReadBuffer(packetSize + 1)).toBeUndefined();
+      expect(open({}, packetSize).connection.bulkReadBuffer(100)).toBeUndefined();
+    });
+
     it('is off by default: writes carry no callback', () => {
       const { stream, connection } = open({ runLength: false }, packetSize);
       connection.disableAcks();

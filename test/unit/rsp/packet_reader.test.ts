@@ -1,6 +1,8 @@
 import { checksum } from '../../../lib/rsp/checksum';
+import { ReceiveMemory } from '../../../lib/rsp/bulk_codec';
 import { PacketReader } from '../../../lib/rsp/packet_reader';
 import { framePacket, RUN_LENGTH_MAX_PAYLOAD } from '../../../lib/rsp/packet_writer';
+import { withoutWebAssembly } from '../../support/without_webassembly';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 
@@ -166,8 +168,9 @@ describe('PacketReader', () => {
       expect(items).toEqual([{ kind: 'packet', payload: body }]);
     });
 
-    it('checks large packets: good and bad sums, any chunking', () => {
-      // Every byte value but the framing ones, 300 KiB: the buffer grows past its first 4 KiB.
+    it('checks large packets in its WebAssembly buffer: good and bad sums, any chunking', () => {
+      // Every byte value but the framing ones, 300 KiB: past the first 4 KiB
+      // the buffer is WebAssembly memory, summed by SIMD.
       const data = Buffer.from(
         Array.from({ length: 300 * 1024 }, (_, i) => (i * 7 + 3) & 0xff).map((b) =>
           b === 0x23 || b === 0x24 ? 0x41 : b,
@@ -188,6 +191,46 @@ describe('PacketReader', () => {
         expect(items.map((item) => item.kind)).toEqual(['packet', 'bad-checksum', 'packet']);
         expect(items[0]).toEqual({ kind: 'packet', payload });
       }
+    });
+
+    it('goes on in a plain buffer when its WebAssembly memory cannot grow', () => {
+      const original = ReceiveMemory.prototype.grow;
+      let grows = 0;
+      // The first grow works; later ones find the memory exhausted.
+      const grow = jest.spyOn(ReceiveMemory.prototype, 'grow').mockImplementation(function (
+        this: ReceiveMemory,
+        bytes: number,
+      ) {
+        if (grows++ === 0) return original.call(this, bytes);
+        throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
+      });
+      try {
+        const reader = new PacketReader(0x80000);
+        const body = 'M0,' + 'ab'.repeat(0x20000);
+        const framed = framePacket(body);
+        const items = [];
+        for (let at = 0; at < framed.length; at += 8192) {
+          items.push(...reader.push(framed.subarray(at, at + 8192)));
+        }
+        expect(items).toEqual([{ kind: 'packet', payload: bytes(body) }]);
+        expect(grows).toBeGreaterThan(1);
+      } finally {
+        grow.mockRestore();
+      }
+    });
+
+    it('checks large packets without WebAssembly too', () => {
+      withoutWebAssembly(() => {
+        const isolated =
+          // eslint-disable-next-line @typescript-eslint/no-require-imports
+          require('../../../lib/rsp/packet_reader') as typeof import('../../../lib/rsp/packet_reader');
+        const reader = new isolated.PacketReader(0x20000);
+        const body = 'M0,' + 'ab'.repeat(0x8000);
+        expect(reader.push(framePacket(body))).toEqual([{ kind: 'packet', payload: bytes(body) }]);
+        const bad = framePacket(body);
+        bad[bad.length - 1] ^= 1;
+        expect(reader.push(bad).map((item) => item.kind)).toEqual(['bad-checksum']);
+      });
     });
 
     it('reuses its receive buffer: a later packet does not change an earlier payload', () => {
