@@ -22,6 +22,13 @@ import {
 } from './measure';
 import { linuxBootSection } from './linux_boot';
 import { hotSpots } from './profile';
+import {
+  cpuMarkdown,
+  realClientSection,
+  realClientTargets,
+  type Placement,
+  type RealClientResults,
+} from './real_clients';
 import { QUICK_SOAK_COUNTS, SOAK_COUNTS, soakTable, soakUp, type SoakResult } from './soak';
 import { fmt, Results } from './report';
 import { summarise, type Budget } from './stats';
@@ -48,9 +55,17 @@ const KINDS: Record<string, TargetKind> = {
 
 const USAGE = `usage: npm run bench -- [options]
   --targets LIST    comma-separated: qemu-tcg,emu,qemu-kvm,kvm (default: those that run here)
-  --quick           smaller sample budgets (a smoke run); the soak runs a fifth as long
+  --quick           smaller sample budgets (a smoke run); the soak runs a fifth as long;
+                    one round of the real-client section; 3 Linux boots, not 10
   --linux-boot-only only the Linux boot section: Debian's kernel to /init on emu and
-                    QEMU TCG with 1 and 2 vCPUs, 10 boots each (3 with --quick)
+                    QEMU TCG with 1 and 2 vCPUs, 10 boots each
+  --real-clients-only
+                    only the real-client section: real gdb and lldb drive each stub
+  --no-real-clients skip the real-client section
+  --rounds N        rounds of the real-client section, targets alternating (default 3)
+  --rows REGEX      only the real-client rows whose key matches (bench/real_rows.ts)
+  --real-pinned N   the real-client section again with all its processes on CPU N,
+                    as extra columns (the headline leaves placement to the scheduler)
   --soak-only       only the long-session soak: the stub's RSS over 10^5 breakpoint
                     hits, 10^5 single steps and 10^4 connect/detach sessions
                     (vmm-gdbstub targets only)
@@ -113,7 +128,7 @@ function say(line: string): void {
 interface Context {
   results: Results;
   launchOptions: LaunchOptions;
-  kernels: { up: string; smp: string };
+  kernels: { up: string; smp: string; lines: string };
   symbols: Symbols;
   rt: Budget;
   loop: Budget;
@@ -402,6 +417,11 @@ export async function main(argv: string[], root: string): Promise<number> {
       quick: { type: 'boolean', default: false },
       'soak-only': { type: 'boolean', default: false },
       'linux-boot-only': { type: 'boolean', default: false },
+      'real-clients-only': { type: 'boolean', default: false },
+      'no-real-clients': { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      rows: { type: 'string' },
+      'real-pinned': { type: 'string' },
       'stub-root': { type: 'string', default: root },
       qemu: { type: 'string' },
       cpu: { type: 'string', default: '0' },
@@ -439,6 +459,7 @@ export async function main(argv: string[], root: string): Promise<number> {
   const kernels = {
     up: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'up.elf'),
     smp: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'smp.elf'),
+    lines: path.join(root, 'test', 'fixtures', 'guest', 'bin', 'lines.elf'),
   };
   for (const kernel of Object.values(kernels)) {
     if (!fs.existsSync(kernel)) {
@@ -479,6 +500,22 @@ export async function main(argv: string[], root: string): Promise<number> {
   };
   const started = performance.now();
   const r = ctx.results;
+  let realClients: RealClientResults | undefined;
+  if (!values['soak-only'] && !values['linux-boot-only'] && !values['no-real-clients']) {
+    // Before place(): the headline lets the scheduler place every process.
+    realClients = await runRealClients(values, names, ctx, root);
+    if (values['real-clients-only']) {
+      say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+      if (values.json !== undefined) {
+        fs.writeFileSync(
+          values.json,
+          JSON.stringify({ realClients: jsonOf(realClients) }, null, 2),
+        );
+      }
+      fs.rmSync(workDir, { recursive: true, force: true });
+      return realClients === undefined ? 1 : 0;
+    }
+  }
   const placement = place(values.cpu);
   say(
     `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? 'cpu'}, load ${os
@@ -587,7 +624,11 @@ export async function main(argv: string[], root: string): Promise<number> {
   if (values.json !== undefined) {
     fs.writeFileSync(
       values.json,
-      JSON.stringify({ placement, floor, nodeFloor, cFloor, results: r }, null, 2),
+      JSON.stringify(
+        { placement, floor, nodeFloor, cFloor, results: r, realClients: jsonOf(realClients) },
+        null,
+        2,
+      ),
     );
   }
   if (profDir !== undefined) {
@@ -598,6 +639,92 @@ export async function main(argv: string[], root: string): Promise<number> {
   }
   fs.rmSync(workDir, { recursive: true, force: true });
   return 0;
+}
+
+/**
+ * The real-client section (bench/real_clients.ts): prints its table and
+ * targets; undefined when no client or no target can run it.
+ */
+async function runRealClients(
+  values: { quick: boolean; rounds?: string; rows?: string; 'real-pinned'?: string },
+  names: string[],
+  ctx: Context,
+  root: string,
+): Promise<RealClientResults | undefined> {
+  const clients = { gdb: which('gdb') !== undefined, lldb: which('lldb') !== undefined };
+  if (!clients.gdb) say('gdb not found (Debian: apt install gdb): no gdb rows');
+  if (!clients.lldb) say('lldb not found (Debian: apt install lldb): no lldb rows');
+  if (which('taskset') === undefined) {
+    say('taskset not found (util-linux): no real-client section');
+    return undefined;
+  }
+  if (!clients.gdb && !clients.lldb) return undefined;
+  const all = `0-${os.cpus().length - 1}`;
+  const placements: Placement[] = [{ suffix: '', cpus: all }];
+  const pinned = values['real-pinned'];
+  if (pinned !== undefined) {
+    if (!/^\d+$/.test(pinned) || Number(pinned) >= os.cpus().length) {
+      throw new Error(`--real-pinned ${pinned}: not a CPU of this machine`);
+    }
+    placements.push({ suffix: `, CPU ${pinned}`, cpus: pinned });
+  }
+  const rounds = values.rounds === undefined ? (values.quick ? 1 : 3) : Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds ${values.rounds}`);
+  say(
+    `real clients: ${rounds} round(s); placement: free${pinned === undefined ? '' : `, then all on CPU ${pinned}`}; load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  const kinds = names.map((n) => KINDS[n]!);
+  const section = await realClientSection({
+    root,
+    kernels: ctx.kernels,
+    kinds,
+    launchOptions: ctx.launchOptions,
+    placements,
+    rounds,
+    quick: values.quick,
+    clients,
+    only: values.rows === undefined ? undefined : new RegExp(values.rows),
+    say,
+  });
+  const pairs = placements.flatMap(({ suffix }) =>
+    [
+      { qemu: 'QEMU TCG', ours: 'emu' },
+      { qemu: 'QEMU KVM', ours: 'kvm' },
+    ]
+      .filter(({ qemu, ours }) => kinds.some((k) => k.name === qemu || k.name === ours))
+      .map(({ qemu, ours }) => ({ qemu: qemu + suffix, ours: ours + suffix })),
+  );
+  process.stdout.write(
+    `\nReal clients (gdb ${clientVersion('gdb')}, lldb ${clientVersion('lldb')}), ` +
+      `median ms of ${rounds} round(s) [lowest-highest round]:\n\n${section.results.markdown(pairs)}\n\n`,
+  );
+  process.stdout.write(realClientTargets(section.results, pairs) + '\n\n');
+  const columns = pairs.flatMap(({ qemu, ours }) => [qemu, ours]);
+  process.stdout.write(
+    'Where the time went: CPU time of the client (gdb or lldb) / of the target process ' +
+      '(stub or QEMU, vCPU threads included), % of the timed wall time:\n\n' +
+      `${cpuMarkdown(section, columns)}\n\n`,
+  );
+  return section;
+}
+
+function jsonOf(section: RealClientResults | undefined): object | undefined {
+  if (section === undefined) return undefined;
+  const cpu: Record<string, object> = {};
+  for (const [key, shares] of section.cpu) cpu[key] = Object.fromEntries(shares);
+  return { results: section.results, cpu };
+}
+
+function clientVersion(command: string): string {
+  try {
+    const out = execFileSync(command, ['--version'], { encoding: 'utf8', stdio: 'pipe' });
+    return /(\d+\.\d+(?:\.\d+)?)/.exec(out.split('\n')[0]!)?.[1] ?? '?';
+  } catch {
+    return 'missing';
+  }
 }
 
 /** Issue 6's targets, each as met or missed with its factor. */

@@ -45,6 +45,8 @@ export interface LaunchOptions {
   /** Extra node flags for the stub (e.g. --cpu-prof). */
   nodeFlags: string[];
   workDir: string;
+  /** CPUs the target runs on (`taskset -c LIST`); undefined: those this process has. */
+  taskset?: string;
 }
 
 export function freePort(): Promise<number> {
@@ -115,6 +117,10 @@ export async function launch(
     ];
     if (boot.cmdline !== '') args.push('--cmdline', boot.cmdline);
     if (boot.idleVcpus === true) args.push('--vcpu-priority', 'idle');
+  }
+  if (options.taskset !== undefined) {
+    args = ['-c', options.taskset, command, ...args];
+    command = 'taskset';
   }
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
