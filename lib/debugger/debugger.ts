@@ -5,6 +5,7 @@ import type { RegisterFile } from '../vmm/registers';
 import { BreakpointTable, INT3 } from './breakpoints';
 import { HardwareSlots, type InsertResult, type WatchKind } from './hw_slots';
 import { physicalRange, readChunks, readVirtual, translateRange } from './guest_memory';
+import type { HitContext, HitProgram, HitVerdict, ProgramBreakpoint } from './hit_program';
 
 /** A stop as the debugger reports it: the vCPU that stopped and why. */
 export interface Stop {
@@ -54,6 +55,8 @@ export interface SoftwareBreakpoint {
 interface DebuggerEvents {
   /** Every vCPU is parked; `stop` is the one to report. */
   stopped: [Stop];
+  /** Text for the client's console while the guest runs (dprintf output, evaluation errors). */
+  output: [string];
 }
 
 /** The #BP vector, delivered to the guest for an int3 that is not ours. */
@@ -111,6 +114,19 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   private readonly dead = new Map<number, string>();
   /** Why the guest ended (powered off, reset, every vCPU halted for good); undefined while it has not. */
   private endReason: string | undefined;
+  /**
+   * Breakpoints with conditions or commands, by `sw:<gpa>` or `hw:<linear
+   * address>`; kept after gdb removes them, for their counts.
+   */
+  private readonly programs = new Map<string, ProgramBreakpoint>();
+  /** The actions of the client's last resume: what a silent stop resumes again. */
+  private lastActions = new Map<number, ResumeAction>();
+  /**
+   * Set while every vCPU stops for a hit whose program said not to stop: once
+   * all are parked they resume (stepping over the breakpoint) instead of
+   * reporting.
+   */
+  private silentStop = false;
 
   constructor(readonly vmm: Vmm) {
     super();
@@ -144,6 +160,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
     const stopped = this.nextStop();
     if (this.phase === 'resuming') this.interruptWhileResuming = true;
+    if (this.phase === 'stopping' && this.silentStop) {
+      // The stop under way was to resume after a false condition: it answers the interrupt instead.
+      this.silentStop = false;
+      this.reported = { vcpu: this.reported?.vcpu ?? 0, reason: 'interrupt', rip: 0n };
+    }
     if (this.phase === 'running') {
       this.beginStopping({ vcpu: 0, reason: 'interrupt', rip: 0n });
     }
@@ -171,6 +192,14 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     );
     if (this.phase !== 'stopped') return this.nextStop();
     const stopped = this.nextStop();
+    this.lastActions = actions;
+    this.startResume(actions);
+    return stopped;
+  }
+
+  /** Reports the first queued stop still valid, or resumes `actions`. */
+  private startResume(requested: Map<number, ResumeAction>): void {
+    const actions = new Map([...requested].filter(([v]) => !this.dead.has(v)));
     while (this.queued.length > 0) {
       const pending = this.queued.shift()!;
       if (pending.reason === 'breakpoint' && !this.isOurBreakpoint(pending.vcpu, pending.rip)) {
@@ -179,7 +208,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       if (this.isRemovedSlot(pending)) continue; // likewise for a debug slot
       this.reported = pending;
       queueMicrotask(() => this.emit('stopped', pending));
-      return stopped;
+      return;
     }
     this.reported = undefined;
     this.phase = 'resuming';
@@ -190,7 +219,6 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       const message = error instanceof Error ? error.message : String(error);
       this.report({ vcpu: 0, reason: 'error', rip: 0n, message });
     });
-    return stopped;
   }
 
   private async resumeAfterStepOvers(actions: Map<number, ResumeAction>): Promise<void> {
@@ -301,6 +329,8 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.breakpoints.removeAll();
     this.hardware.removeAll();
     this.requested.clear();
+    this.programs.clear();
+    this.silentStop = false;
     this.held.clear();
     this.addressSpace = 'virtual';
     this.queued.length = 0;
@@ -316,6 +346,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.breakpoints.removeAll();
     this.hardware.removeAll();
     this.requested.clear();
+    this.programs.clear();
   }
 
   /** `monitor pause`: keeps `vcpu` parked across continues until `release` (or detach). */
@@ -368,15 +399,102 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * address (debug slots compare linear addresses, whatever addressSpace
    * says), on every vCPU.
    */
-  insertHardware(kind: 'exec' | WatchKind, address: bigint, length: 1 | 2 | 4 | 8): InsertResult {
-    const result = this.hardware.insert(kind, address & 0xffffffffffffffffn, length);
+  insertHardware(
+    kind: 'exec' | WatchKind,
+    address: bigint,
+    length: 1 | 2 | 4 | 8,
+    program?: HitProgram,
+  ): InsertResult {
+    const linear = address & 0xffffffffffffffffn;
+    const result = this.hardware.insert(kind, linear, length);
     if (result === 'ok' && kind === 'read') this.snapshotEmulatedReads();
+    if (result === 'ok' && kind === 'exec')
+      this.setProgram('hardware', `hw:${linear}`, address, program);
     return result;
   }
 
   /** z1-z4; removing one that is not there is fine. */
   removeHardware(kind: 'exec' | WatchKind, address: bigint, length: 1 | 2 | 4 | 8): void {
-    this.hardware.remove(kind, address & 0xffffffffffffffffn, length);
+    const linear = address & 0xffffffffffffffffn;
+    this.hardware.remove(kind, linear, length);
+    if (kind === 'exec') this.unsetProgram(`hw:${linear}`);
+  }
+
+  /** The breakpoints with conditions or commands this session, inserted or not. */
+  programBreakpoints(): ProgramBreakpoint[] {
+    return [...this.programs.values()];
+  }
+
+  /** Z0/Z1 with conditions or commands replaces the old ones; without, the breakpoint has none. */
+  private setProgram(
+    kind: ProgramBreakpoint['kind'],
+    key: string,
+    address: bigint,
+    program: HitProgram | undefined,
+  ): void {
+    if (program === undefined) {
+      this.programs.delete(key);
+      return;
+    }
+    const known = this.programs.get(key);
+    if (known !== undefined) {
+      known.program = program;
+      known.inserted = true;
+      known.address = address;
+      return;
+    }
+    this.programs.set(key, {
+      kind,
+      address,
+      inserted: true,
+      program,
+      hits: 0,
+      evaluations: 0,
+      stops: 0,
+    });
+  }
+
+  private unsetProgram(key: string): void {
+    const known = this.programs.get(key);
+    if (known !== undefined) known.inserted = false;
+  }
+
+  /** The program of the breakpoint a stop event is at, if it has one. */
+  private programAt(event: StopEvent): ProgramBreakpoint | undefined {
+    if (this.programs.size === 0) return undefined;
+    let key: string | undefined;
+    if (event.reason === 'breakpoint') {
+      const gpa = this.translate(event.vcpu, event.rip);
+      if (gpa !== undefined && this.breakpoints.has(gpa)) key = `sw:${gpa}`;
+    } else if (event.reason === 'debug-register' && event.slot !== undefined) {
+      const entry = this.hardware.entry(event.slot);
+      if (entry?.kind === 'exec') key = `hw:${entry.address}`;
+    }
+    const found = key === undefined ? undefined : this.programs.get(key);
+    return found?.inserted === true ? found : undefined;
+  }
+
+  /** Runs a breakpoint's program on the vCPU that hit it; its output goes to the client. */
+  private runProgram(breakpoint: ProgramBreakpoint, vcpu: number): HitVerdict {
+    let registers: RegisterFile | undefined;
+    const context: HitContext = {
+      vcpu,
+      registers: () => (registers ??= this.vmm.getRegisters(vcpu)),
+      readMemory: (address, length) => {
+        try {
+          const data = this.readMemory(vcpu, address, length);
+          return data.length === length ? data : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+    };
+    const verdict = breakpoint.program.run(context);
+    breakpoint.hits++;
+    breakpoint.evaluations += verdict.evaluations;
+    if (verdict.stop) breakpoint.stops++;
+    if (verdict.output !== '') this.emit('output', verdict.output);
+    return verdict;
   }
 
   private resumeParked(): void {
@@ -408,13 +526,14 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   }
 
   /** Z0: false when the address is not mapped to guest RAM. */
-  insertBreakpoint(vcpu: number, address: bigint): boolean {
+  insertBreakpoint(vcpu: number, address: bigint, program?: HitProgram): boolean {
     const chunk = this.memoryChunks(vcpu, address, 1)[0];
     if (chunk === undefined) return false;
     if (!this.breakpoints.has(chunk.gpa)) {
       this.requested.set(chunk.gpa, { address, space: this.addressSpace });
     }
     this.breakpoints.insert(chunk.gpa);
+    this.setProgram('software', `sw:${chunk.gpa}`, address, program);
     return true;
   }
 
@@ -427,6 +546,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     if (gpa === undefined) return false;
     this.breakpoints.remove(gpa);
     this.requested.delete(gpa);
+    this.unsetProgram(`sw:${gpa}`);
     return true;
   }
 
@@ -580,9 +700,10 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     return new Promise((resolve) => this.once('stopped', resolve));
   }
 
-  private beginStopping(first: Stop): void {
+  private beginStopping(first: Stop, silent = false): void {
     this.phase = 'stopping';
     this.reported = first;
+    this.silentStop = silent;
     // The stop events of the vCPUs that park within the wait arrive inside
     // this call (onVcpuStop, which may already finish the stop).
     this.vmm.pauseAll(PAUSE_ALL_WAIT_MS);
@@ -615,6 +736,15 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       }
       event = { ...original, reason: 'paused' }; // parked with its #BP pending
     }
+    const breakpoint = this.programAt(event);
+    if (breakpoint !== undefined && !this.runProgram(breakpoint, event.vcpu).stop) {
+      if (this.phase === 'running') {
+        // Every vCPU parks (the step over the int3 needs the original byte back), then all resume.
+        this.beginStopping(this.toStop(event), true);
+        return;
+      }
+      event = { ...event, reason: 'paused' }; // a stop is under way: the next resume steps it over
+    }
     const stop = this.toStop(event);
     if (this.phase === 'running') {
       this.beginStopping(stop);
@@ -642,6 +772,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   private finishIfAllParked(): void {
     if (this.phase !== 'stopping' || this.running.size > 0) return;
     this.phase = 'stopped';
+    if (this.silentStop) {
+      this.silentStop = false;
+      this.startResume(this.lastActions);
+      return;
+    }
     const stop = this.reported!;
     if (stop.reason === 'interrupt' && stop.rip === 0n) stop.rip = this.rip(stop.vcpu);
     this.emit('stopped', stop);
