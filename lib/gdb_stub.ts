@@ -64,6 +64,8 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
   ) {
     super();
     this.packetSize = options.packetSize ?? DEFAULT_PACKET_SIZE;
+    // dprintf output and evaluation errors: console output, which gdb takes while the guest runs.
+    dbg.on('output', (text) => this.client?.send('O' + hexEncode(Buffer.from(text, 'latin1'))));
   }
 
   /** Starts listening; resolves with the address as text. */
