@@ -59,6 +59,13 @@ interface DebuggerEvents {
   output: [string];
 }
 
+/** Where a vCPU stopped at one of our breakpoints: the int3's gpa or the execute slot. */
+interface HitPosition {
+  vcpu: number;
+  gpa?: bigint;
+  slot?: number;
+}
+
 /** The #BP vector, delivered to the guest for an int3 that is not ours. */
 const VECTOR_BP = 3;
 /**
@@ -75,6 +82,13 @@ const PAUSE_ALL_WAIT_MS = 20;
  * report through the event loop, a millisecond later at most.
  */
 const RESUME_WAIT_MS = 1;
+/**
+ * How long hits whose program says go on may follow one another without a
+ * turn of the event loop: each resume waits synchronously for the next hit,
+ * so a busy breakpoint would otherwise keep the client's Ctrl-C and the
+ * output unread.
+ */
+const SILENT_BURST_MS = 5;
 
 /**
  * The all-stop engine. A stop on one vCPU stops all before it is reported;
@@ -127,6 +141,10 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * reporting.
    */
   private silentStop = false;
+  /** The breakpoint the vCPU of a silent stop sits on: its resume need not read registers again. */
+  private silentHit: HitPosition | undefined;
+  /** When the current run of silent resumes began, within one turn of the event loop. */
+  private burstStart: number | undefined;
 
   constructor(readonly vmm: Vmm) {
     super();
@@ -163,6 +181,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     if (this.phase === 'stopping' && this.silentStop) {
       // The stop under way was to resume after a false condition: it answers the interrupt instead.
       this.silentStop = false;
+      this.silentHit = undefined;
       this.reported = { vcpu: this.reported?.vcpu ?? 0, reason: 'interrupt', rip: 0n };
     }
     if (this.phase === 'running') {
@@ -198,7 +217,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   }
 
   /** Reports the first queued stop still valid, or resumes `actions`. */
-  private startResume(requested: Map<number, ResumeAction>): void {
+  private startResume(requested: Map<number, ResumeAction>, hit?: HitPosition): void {
     const actions = new Map([...requested].filter(([v]) => !this.dead.has(v)));
     while (this.queued.length > 0) {
       const pending = this.queued.shift()!;
@@ -214,22 +233,31 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.phase = 'resuming';
     this.interruptWhileResuming = false;
     const epoch = this.epoch;
-    void this.resumeAfterStepOvers(actions).catch((error: unknown) => {
+    void this.resumeAfterStepOvers(actions, hit).catch((error: unknown) => {
       if (epoch !== this.epoch) return;
       const message = error instanceof Error ? error.message : String(error);
       this.report({ vcpu: 0, reason: 'error', rip: 0n, message });
     });
   }
 
-  private async resumeAfterStepOvers(actions: Map<number, ResumeAction>): Promise<void> {
+  private async resumeAfterStepOvers(
+    actions: Map<number, ResumeAction>,
+    hit?: HitPosition,
+  ): Promise<void> {
     const epoch = this.epoch;
     const anyToStepOver = this.breakpoints.size > 0 || this.hardware.size > 0;
     for (const [vcpu, action] of anyToStepOver ? actions : []) {
       if (this.vmm.vcpuState(vcpu) !== 'parked') continue;
       // One register read serves both checks.
-      const regs = this.vmm.getRegisters(vcpu);
-      const gpa = this.breakpointAt(vcpu, regs.rip);
-      const slot = this.hardwareBreakpointAt(regs);
+      let gpa: bigint | undefined;
+      let slot: number | undefined;
+      if (hit?.vcpu === vcpu) {
+        ({ gpa, slot } = hit);
+      } else {
+        const regs = this.vmm.getRegisters(vcpu);
+        gpa = this.breakpointAt(vcpu, regs.rip);
+        slot = this.hardwareBreakpointAt(regs);
+      }
       if (gpa === undefined && slot === undefined) continue;
       const event = await this.stepOver(vcpu, gpa, slot);
       if (epoch !== this.epoch) return; // detached meanwhile
@@ -331,6 +359,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.requested.clear();
     this.programs.clear();
     this.silentStop = false;
+    this.silentHit = undefined;
     this.held.clear();
     this.addressSpace = 'virtual';
     this.queued.length = 0;
@@ -459,19 +488,24 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     if (known !== undefined) known.inserted = false;
   }
 
-  /** The program of the breakpoint a stop event is at, if it has one. */
-  private programAt(event: StopEvent): ProgramBreakpoint | undefined {
+  /** The program of the breakpoint a stop event is at, if it has one, and where that is. */
+  private programAt(
+    event: StopEvent,
+  ): { breakpoint: ProgramBreakpoint; position: HitPosition } | undefined {
     if (this.programs.size === 0) return undefined;
     let key: string | undefined;
+    const position: HitPosition = { vcpu: event.vcpu };
     if (event.reason === 'breakpoint') {
       const gpa = this.translate(event.vcpu, event.rip);
       if (gpa !== undefined && this.breakpoints.has(gpa)) key = `sw:${gpa}`;
+      position.gpa = gpa;
     } else if (event.reason === 'debug-register' && event.slot !== undefined) {
       const entry = this.hardware.entry(event.slot);
       if (entry?.kind === 'exec') key = `hw:${entry.address}`;
+      position.slot = event.slot;
     }
-    const found = key === undefined ? undefined : this.programs.get(key);
-    return found?.inserted === true ? found : undefined;
+    const breakpoint = key === undefined ? undefined : this.programs.get(key);
+    return breakpoint?.inserted === true ? { breakpoint, position } : undefined;
   }
 
   /** Runs a breakpoint's program on the vCPU that hit it; its output goes to the client. */
@@ -706,7 +740,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.silentStop = silent;
     // The stop events of the vCPUs that park within the wait arrive inside
     // this call (onVcpuStop, which may already finish the stop).
-    this.vmm.pauseAll(PAUSE_ALL_WAIT_MS);
+    if (this.running.size > 0) this.vmm.pauseAll(PAUSE_ALL_WAIT_MS);
     this.finishIfAllParked();
   }
 
@@ -736,10 +770,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       }
       event = { ...original, reason: 'paused' }; // parked with its #BP pending
     }
-    const breakpoint = this.programAt(event);
-    if (breakpoint !== undefined && !this.runProgram(breakpoint, event.vcpu).stop) {
+    const hit = this.programAt(event);
+    if (hit !== undefined && !this.runProgram(hit.breakpoint, event.vcpu).stop) {
       if (this.phase === 'running') {
         // Every vCPU parks (the step over the int3 needs the original byte back), then all resume.
+        this.silentHit = hit.position;
         this.beginStopping(this.toStop(event), true);
         return;
       }
@@ -763,6 +798,17 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
   }
 
+  /** Whether silent resumes have run SILENT_BURST_MS without a turn of the event loop. */
+  private yieldDue(): boolean {
+    const now = performance.now();
+    if (this.burstStart === undefined) {
+      this.burstStart = now;
+      setImmediate(() => (this.burstStart = undefined));
+      return false;
+    }
+    return now - this.burstStart >= SILENT_BURST_MS;
+  }
+
   private onVcpuStarted(vcpu: number): void {
     this.running.add(vcpu);
     // Sent its SIPI before the stop: it joins the stop.
@@ -771,10 +817,17 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   private finishIfAllParked(): void {
     if (this.phase !== 'stopping' || this.running.size > 0) return;
+    if (this.silentStop && this.yieldDue()) {
+      // Still stopping: a Ctrl-C read meanwhile turns this into its stop.
+      setImmediate(() => this.finishIfAllParked());
+      return;
+    }
     this.phase = 'stopped';
     if (this.silentStop) {
       this.silentStop = false;
-      this.startResume(this.lastActions);
+      const hit = this.silentHit;
+      this.silentHit = undefined;
+      this.startResume(this.lastActions, hit);
       return;
     }
     const stop = this.reported!;
