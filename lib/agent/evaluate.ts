@@ -20,6 +20,8 @@ export const MAX_STEPS = 65536;
 export const MAX_OUTPUT = 16384;
 
 const MASK = 0xffffffffffffffffn;
+/** Bytes of a %s string read at a time. */
+const STRING_PIECE = 64;
 
 class EvaluationError extends Error {}
 
@@ -298,14 +300,18 @@ export function evaluate(program: AgentProgram, env: AgentEnvironment): Evaluati
   }
 }
 
-/** A NUL-terminated guest string, at most `max` bytes, read a page piece at a time. */
+/**
+ * A NUL-terminated guest string, at most `max` bytes, read in small pieces
+ * that never cross a page: what follows the NUL is never read, so a string
+ * at the end of readable memory prints.
+ */
 function readString(env: AgentEnvironment, address: bigint, max: number): string {
   const limit = Math.min(max, MAX_STRING_BYTES);
   let text = '';
   let at = address;
   while (text.length < limit) {
     const toPage = Number(0x1000n - (at & 0xfffn));
-    const chunk = env.read(at, Math.min(toPage, limit - text.length));
+    const chunk = env.read(at, Math.min(STRING_PIECE, toPage, limit - text.length));
     if (chunk === undefined) {
       throw new EvaluationError(`cannot read the string at 0x${address.toString(16)}`);
     }
