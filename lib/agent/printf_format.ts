@@ -52,7 +52,7 @@ export function parseFormat(format: string): FormatPiece[] | string {
   }
   const pieces: FormatPiece[] = [];
   let literal = '';
-  const directive = /^%([-+ #0']*)(\d+)?(?:\.(\d*))?(hh|h|ll|l|z|j|t)?([a-zA-Z%])/;
+  const directive = /^%([-+ #0']*)(\d+)?(?:\.(\d*))?(hh|h|ll|l|L|z|j|t)?([a-zA-Z%])/;
   for (let i = 0; i < text.length;) {
     if (text[i] !== '%') {
       literal += text[i++];
