@@ -8,8 +8,7 @@ import { hex, type MonitorCommand } from './monitor_command';
 export const infoBreakpoints: MonitorCommand = {
   name: 'info breakpoints',
   usage: '',
-  summary:
-    'software breakpoints inserted (address as asked, guest-physical address, shadow byte); conditions and commands with hit, evaluation and stop counts',
+  summary: 'software breakpoints inserted; conditions and commands with their hit counts',
   run: ({ debugger: dbg }, _args, print) => {
     const breakpoints = dbg.softwareBreakpoints();
     if (breakpoints.length === 0) {
