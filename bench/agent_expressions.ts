@@ -44,7 +44,7 @@ export async function benchAgentExpressions(
     { kernel, memoryMiB: 512, cpus: 1, cmdline: '', readyLine: 'up ok' },
     options,
   );
-  const gdb = new InteractiveGdb(kernel);
+  const gdb = new InteractiveGdb(kernel, options.workDir);
   try {
     await gdb.waitFor(/\(gdb\) $/, 10000);
     await gdb.run(`target remote 127.0.0.1:${target.port}`);
@@ -74,6 +74,7 @@ export async function benchAgentExpressions(
     await gdb.run('set dprintf-style agent');
     await gdb.run('dprintf add_numbers,"dp %lu\\n",b');
     const runs: number[] = [];
+    let repeats = 0;
     for (let i = 0; i < budget.dprintfRuns; i++) {
       const from = gdb.text.length;
       const started = performance.now();
@@ -84,14 +85,17 @@ export async function benchAgentExpressions(
         BigInt(m[1]!),
       );
       for (let j = 1; j < LINES; j++) {
-        if (values[j] !== values[j - 1]! + 1n) {
-          throw new Error(`${t}: dprintf line ${j} is ${values[j]} after ${values[j - 1]}`);
-        }
+        // gdb prints a line twice where QEMU reports the same breakpoint hit again (docs/benchmarks.md).
+        const step = values[j]! - values[j - 1]!;
+        if (step === 1n || (kind.qemu && step === 0n)) continue;
+        throw new Error(`${t}: dprintf line ${j} is ${values[j]} after ${values[j - 1]}`);
       }
+      repeats += values.slice(0, LINES).filter((v, j) => j > 0 && v === values[j - 1]).length;
       runs.push(ended - started);
     }
     const lines = summarise(runs).median;
-    results.set('agent-dprintf', t, { text: fmt(lines), value: lines });
+    const note = repeats > 0 ? ` (${repeats} lines printed twice)` : '';
+    results.set('agent-dprintf', t, { text: fmt(lines) + note, value: lines });
   } finally {
     await gdb.quit();
     await target.stop();

@@ -12,10 +12,12 @@ export class InteractiveGdb {
   private readonly waiters: (() => void)[] = [];
   private exited = false;
 
-  constructor(elf: string) {
+  /** `cwd`: where gdb runs (a core file it may leave lands there, not in the checkout). */
+  constructor(elf: string, cwd: string) {
     const gdb = `gdb -q -nx -nw -iex 'set pagination off' -iex 'set confirm off' -iex 'set width 0' -iex 'set style enabled off' ${elf}`;
     this.child = spawn('script', ['-qfec', gdb, '/dev/null'], {
       stdio: ['pipe', 'pipe', 'pipe'],
+      cwd,
       env: { ...process.env, TERM: 'dumb' }, // no colours, no bracketed-paste sequences
     });
     const take = (data: Buffer) => {
