@@ -523,7 +523,18 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
         }
       },
     };
-    const verdict = breakpoint.program.run(context);
+    let verdict: HitVerdict;
+    try {
+      verdict = breakpoint.program.run(context);
+    } catch (error) {
+      // A bug, not the guest's doing: stop and say so rather than lose the hit.
+      const message = error instanceof Error ? error.message : String(error);
+      verdict = {
+        stop: true,
+        output: `vmm-gdbstub: breakpoint program failed: ${message}\n`,
+        evaluations: 0,
+      };
+    }
     breakpoint.hits++;
     breakpoint.evaluations += verdict.evaluations;
     if (verdict.stop) breakpoint.stops++;
