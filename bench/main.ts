@@ -545,6 +545,8 @@ export async function main(argv: string[], root: string): Promise<number> {
     ].filter(({ qemu, ours }) => names.some((n) => [qemu, ours].includes(KINDS[n]!.name)));
     process.stdout.write(`\n${r.markdown(pairs)}\n\n${agentTargets(r, pairs)}\n`);
     say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    if (values.json !== undefined)
+      fs.writeFileSync(values.json, JSON.stringify({ results: r }, null, 2));
     fs.rmSync(workDir, { recursive: true, force: true });
     return 0;
   }
