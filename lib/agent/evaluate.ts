@@ -41,7 +41,11 @@ function readLittleEndian(bytes: Uint8Array, length: number): bigint {
  * the instruction budget end it with an error; shifts by 64 or more give 0
  * (all sign bits for rsh_signed); INT64_MIN / -1 wraps.
  */
-export function evaluate(program: AgentProgram, env: AgentEnvironment): Evaluation {
+export function evaluate(
+  program: AgentProgram,
+  env: AgentEnvironment,
+  maxSteps = MAX_STEPS,
+): Evaluation {
   const bytes = program.bytes;
   const stack: bigint[] = new Array<bigint>(program.maxStack + 1);
   let sp = 0; // items on the stack
@@ -68,7 +72,7 @@ export function evaluate(program: AgentProgram, env: AgentEnvironment): Evaluati
   };
   try {
     for (;;) {
-      if (++steps > MAX_STEPS) throw new EvaluationError(`more than ${MAX_STEPS} instructions`);
+      if (++steps > maxSteps) throw new EvaluationError(`more than ${maxSteps} instructions`);
       const code = bytes[pc]!;
       switch (code) {
         case Op.add: {

@@ -1,11 +1,17 @@
 import { disassemble } from '../agent/disassemble';
-import { evaluate, type AgentEnvironment } from '../agent/evaluate';
+import { evaluate, MAX_STEPS, type AgentEnvironment } from '../agent/evaluate';
 import type { ExpressionList } from '../agent/expression_list';
 import { verifyProgram, type AgentProgram } from '../agent/program';
 import { GDB_REGISTERS } from '../arch/x86_64/gdb_registers';
 import type { HitContext, HitProgram, HitVerdict } from '../debugger/hit_program';
 import type { RegisterFile } from '../vmm/registers';
 import { threadIdOf } from './thread_id';
+
+/**
+ * Instructions all of one hit's expressions may run together: a Z packet
+ * can carry thousands of expressions, each within MAX_STEPS.
+ */
+const HIT_STEPS = 4 * MAX_STEPS;
 
 /** gdb's register numbers a `reg` may name: those of at most 8 bytes (the stack is 64-bit). */
 function registerExists(n: number): boolean {
@@ -48,6 +54,14 @@ class AgentHitProgram implements HitProgram {
     };
     let output = '';
     let evaluations = 0;
+    let steps = 0;
+    const run = (program: AgentProgram) => {
+      const result = evaluate(program, env, Math.min(MAX_STEPS, HIT_STEPS - steps));
+      steps += result.steps;
+      evaluations++;
+      output += result.output;
+      return result;
+    };
     const failed = (what: string, error: string): HitVerdict => {
       const rip = (regs ??= context.registers()).rip;
       output += `vmm-gdbstub: ${what} at 0x${rip.toString(16)} failed on thread ${threadIdOf(context.vcpu)}: ${error}; stopping there\n`;
@@ -55,18 +69,14 @@ class AgentHitProgram implements HitProgram {
     };
     let holds = this.conditions.length === 0;
     for (let i = 0; i < this.conditions.length && !holds; i++) {
-      const result = evaluate(this.conditions[i]!, env);
-      evaluations++;
-      output += result.output;
+      const result = run(this.conditions[i]!);
       if (!result.ok) return failed(`condition ${i + 1}`, result.error);
       holds = result.value !== 0n;
     }
     if (!holds) return { stop: false, output, evaluations };
     if (this.commands.length === 0) return { stop: true, output, evaluations };
     for (let i = 0; i < this.commands.length; i++) {
-      const result = evaluate(this.commands[i]!, env);
-      evaluations++;
-      output += result.output;
+      const result = run(this.commands[i]!);
       if (!result.ok) return failed(`command ${i + 1}`, result.error);
     }
     return { stop: false, output, evaluations };

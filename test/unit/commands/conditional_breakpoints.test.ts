@@ -172,3 +172,24 @@ describe('Z0/Z1 with conditions and commands', () => {
     );
   });
 });
+
+describe('Z0 with a hostile list of conditions', () => {
+  it('many long false conditions share one budget for the hit, then the hit stops with a reason', async () => {
+    const { vmm, send, output } = setup();
+    // n = 15000; loop: n - 1, while n != 0: about 60,000 instructions, then false.
+    const countdown = x(
+      ['const16', ...u16(15000)],
+      ['const8', 1],
+      ['sub'],
+      ['dup'],
+      ['if_goto', ...u16(3)],
+      ['end'],
+    );
+    expect(await send(`Z0,108,1;${countdown.repeat(10)}`)).toBe('OK');
+    expect(await send('c')).toBe('T05thread:1;swbreak:;');
+    expect(vmm.getRegisters(0).rip).toBe(0x108n);
+    expect(output.join('')).toMatch(
+      /condition 5 at 0x108 failed on thread 1: more than \d+ instructions; stopping there/,
+    );
+  });
+});
