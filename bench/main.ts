@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
+import { agentTargets, benchAgentExpressions } from './agent_expressions';
 import { bulkFloor, type BulkFloor } from './bulk_floor';
 import { buildCReader, cRead } from './c_reader';
 import { buildPingPong, cLoopback, idleLoopback, nodeLoopback, nodeToCLoopback } from './loopback';
@@ -69,6 +70,8 @@ const USAGE = `usage: npm run bench -- [options]
   --soak-only       only the long-session soak: the stub's RSS over 10^5 breakpoint
                     hits, 10^5 single steps and 10^4 connect/detach sessions
                     (vmm-gdbstub targets only)
+  --agent-only      only the agent-expression figures (real gdb: conditional
+                    breakpoints and dprintf)
   --stub-root DIR   folder with dist/cli.js and addons/ of the stub to measure (default: this checkout)
   --qemu PATH       qemu-system-x86_64 to compare with (default: from PATH)
   --cpu N|free      run the client, every stub and the floor on CPU N (default 0),
@@ -422,6 +425,7 @@ export async function main(argv: string[], root: string): Promise<number> {
       rounds: { type: 'string' },
       rows: { type: 'string' },
       'real-pinned': { type: 'string' },
+      'agent-only': { type: 'boolean', default: false },
       'stub-root': { type: 'string', default: root },
       qemu: { type: 'string' },
       cpu: { type: 'string', default: '0' },
@@ -563,6 +567,27 @@ export async function main(argv: string[], root: string): Promise<number> {
     return soaks.length > 0 ? 0 : 1;
   }
 
+  const agentBudget = quick ? { continues: 2, dprintfRuns: 1 } : { continues: 5, dprintfRuns: 3 };
+  const runAgent = async (kind: TargetKind) => {
+    say(`${kind.name}: agent expressions, real gdb`);
+    await guarded('agent expressions', kind, ctx, () =>
+      benchAgentExpressions(kind, kernels.up, r, ctx.launchOptions, agentBudget),
+    );
+  };
+  if (values['agent-only']) {
+    for (const name of names) await runAgent(KINDS[name]!);
+    const pairs = [
+      { qemu: 'QEMU TCG', ours: 'emu' },
+      { qemu: 'QEMU KVM', ours: 'kvm' },
+    ].filter(({ qemu, ours }) => names.some((n) => [qemu, ours].includes(KINDS[n]!.name)));
+    process.stdout.write(`\n${r.markdown(pairs)}\n\n${agentTargets(r, pairs)}\n`);
+    say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+    if (values.json !== undefined)
+      fs.writeFileSync(values.json, JSON.stringify({ results: r }, null, 2));
+    fs.rmSync(workDir, { recursive: true, force: true });
+    return 0;
+  }
+
   say('loopback floor');
   r.row('floor', 'loopback floor: this Node client, C server (median / p99 us)', 'none');
   r.row('floor-node', 'loopback: Node client and server (median / p99 us)', 'none');
@@ -608,6 +633,7 @@ export async function main(argv: string[], root: string): Promise<number> {
       await guarded(`smp ${cpus} idle`, kind, ctx, () => benchSmp(kind, ctx, cpus, true));
     }
     if (!kind.qemu) await runSoak(kind);
+    await runAgent(kind);
   }
 
   const pairs = [
@@ -618,6 +644,7 @@ export async function main(argv: string[], root: string): Promise<number> {
   );
   process.stdout.write(`\n${r.markdown(pairs)}\n\n`);
   process.stdout.write(targetsReport(r, pairs, judgeFloor.median, idleFloor?.median, bulk) + '\n');
+  process.stdout.write(agentTargets(r, pairs) + '\n');
   if (soaks.length > 0) process.stdout.write(`Long-session soak:\n\n${soaks.join('\n\n')}\n\n`);
   if (names.includes('emu')) process.stdout.write(`${await linuxBoot()}\n\n`);
   say(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);

@@ -49,6 +49,9 @@ interface GdbStubEvents {
  */
 export const DEFAULT_PACKET_SIZE = 0x80000;
 
+/** Console output held for one O packet at most this long (hex doubles it on the wire). */
+const OUTPUT_BATCH_BYTES = 8192;
+
 /** At most one notice of refused connections this often (the first is told at once). */
 export const REFUSAL_NOTICE_INTERVAL_MS = 10000;
 
@@ -82,6 +85,8 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
   private readonly sockets = new Set<net.Socket>();
   private lastRefusalNotice: number | undefined;
   private refusalsUnreported = 0;
+  /** Console output not sent yet (queueOutput). */
+  private pendingOutput = '';
   readonly packetSize: number;
 
   constructor(
@@ -90,6 +95,29 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
   ) {
     super();
     this.packetSize = options.packetSize ?? DEFAULT_PACKET_SIZE;
+    // dprintf output and evaluation errors: console output, which gdb takes while the guest runs.
+    dbg.on('output', (text) => this.queueOutput(text));
+    // Before the stop reply: the lines that explain the stop come first.
+    dbg.on('stopped', () => this.flushOutput());
+  }
+
+  /**
+   * Console output for the client, sent as one O packet a turn of the event
+   * loop (or every OUTPUT_BATCH_BYTES): a busy dprintf is many lines a
+   * millisecond, and a packet and a write for each cost gdb and the stub more
+   * than the line.
+   */
+  private queueOutput(text: string): void {
+    if (this.client === undefined) return;
+    if (this.pendingOutput === '') setImmediate(() => this.flushOutput());
+    this.pendingOutput += text;
+    if (this.pendingOutput.length >= OUTPUT_BATCH_BYTES) this.flushOutput();
+  }
+
+  private flushOutput(): void {
+    if (this.pendingOutput === '') return;
+    this.client?.send('O' + hexEncode(Buffer.from(this.pendingOutput, 'latin1')));
+    this.pendingOutput = '';
   }
 
   /** Starts listening; resolves with the address as text. */

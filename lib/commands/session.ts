@@ -23,6 +23,9 @@ const FEATURES: readonly Feature[] = [
   { feature: 'qXfer:memory-map:read+', probe: 'qXfer:memory-map:read::0,1' },
   { feature: 'QStartNoAckMode+', probe: 'QStartNoAckMode' },
   { feature: 'swbreak+', probe: 'Z0,0,1' }, // stop replies say swbreak: only after a Z0
+  // Agent expressions on Z0/Z1, evaluated at the hit (const8 1, end).
+  { feature: 'ConditionalBreakpoints+', probe: 'Z0,0,1;X3,220127' },
+  { feature: 'BreakpointCommands+', probe: 'Z0,0,1;cmds:0,X3,220127' },
   { feature: 'hwbreak+', probe: 'Z1,0,1', when: ({ debugger: dbg }) => 'hwBreakpoints' in dbg.vmm },
   { feature: 'vContSupported+', probe: 'vCont?' },
   { feature: 'binary-upload+', probe: 'x0,1' }, // gdb 13 reads memory with x once offered

@@ -1,12 +1,18 @@
+import { parseExpressionList } from '../agent/expression_list';
 import { parseHexBigInt, parseHexNumber } from '../rsp/hex';
 import type { Debugger } from '../debugger/debugger';
+import type { HitProgram } from '../debugger/hit_program';
 import type { WatchKind } from '../debugger/hw_slots';
+import { log } from '../log';
+import { compileHitProgram } from './breakpoint_program';
 import { Errors, type Command } from './types';
 
 export interface BreakpointRequest {
   type: number;
   address: bigint;
   kind: number;
+  /** Z0/Z1 conditions and commands, verified, for the stub to evaluate at each hit. */
+  program?: HitProgram;
 }
 
 /**
@@ -22,16 +28,15 @@ const KINDS_OF_TYPE: readonly (readonly number[])[] = [
 ];
 
 /**
- * Parses `type,addr,kind[;...]`: type one digit 0-4, addr hex, kind one the
- * type takes. What follows a `;` (agent-expression conditions `;X...`,
- * commands `;cmds:...`) is split off here for the parser of that list; none
- * is accepted yet.
+ * Parses `type,addr,kind[;cond_list][;cmds:persist,cmd_list]`: type one
+ * digit 0-4, addr hex, kind one the type takes. The conditions and commands
+ * (agent expressions, Z0 and Z1 only, and only on insertion) are verified
+ * here: a malformed one refuses the packet, with the reason logged.
  */
-function parseBreakpoint(body: string): BreakpointRequest | undefined {
+function parseBreakpoint(body: string, insert: boolean): BreakpointRequest | undefined {
   const semicolon = body.indexOf(';');
   const head = semicolon < 0 ? body : body.slice(0, semicolon);
   const suffix = semicolon < 0 ? undefined : body.slice(semicolon);
-  if (suffix !== undefined) return undefined; // conditions and commands: not yet
   const fields = head.split(',');
   if (fields.length !== 3) return undefined;
   const [typeText, addressText, kindText] = fields as [string, string, string];
@@ -42,7 +47,15 @@ function parseBreakpoint(body: string): BreakpointRequest | undefined {
   if (address === undefined || kind === undefined || !KINDS_OF_TYPE[type]!.includes(kind)) {
     return undefined;
   }
-  return { type, address, kind };
+  if (suffix === undefined) return { type, address, kind };
+  if (!insert || type > 1) return undefined;
+  const list = parseExpressionList(suffix);
+  const program = typeof list === 'string' ? list : compileHitProgram(list);
+  if (typeof program === 'string') {
+    log.rsp(`Z${type} at 0x${address.toString(16)} refused: ${program}`);
+    return undefined;
+  }
+  return program === undefined ? { type, address, kind } : { type, address, kind, program };
 }
 
 /** Z1-Z4 types: what each asks the debug slots for. */
@@ -73,7 +86,7 @@ function handleHardware(dbg: Debugger, insert: boolean, request: BreakpointReque
     dbg.removeHardware(kind, request.address, length);
     return 'OK';
   }
-  switch (dbg.insertHardware(kind, request.address, length)) {
+  switch (dbg.insertHardware(kind, request.address, length, request.program)) {
     case 'ok':
       return 'OK';
     case 'full':
@@ -83,20 +96,26 @@ function handleHardware(dbg: Debugger, insert: boolean, request: BreakpointReque
   }
 }
 
-/** `Z0,addr,kind`: a software breakpoint (int3) at a guest-virtual address; Z1-Z4 above. */
+/**
+ * `Z0,addr,kind[;conditions][;cmds:...]`: a software breakpoint (int3) at a
+ * guest-virtual address; Z1-Z4 above. Inserting again where one is replaces
+ * its conditions and commands (gdb does so when they change).
+ */
 export const insertBreakpoint: Command<BreakpointRequest> = {
   prefix: 'Z',
-  parse: parseBreakpoint,
+  parse: (body) => parseBreakpoint(body, true),
   handle: ({ debugger: dbg, session }, request) => {
     if (request.type !== 0) return handleHardware(dbg, true, request);
-    return dbg.insertBreakpoint(session.generalVcpu, request.address) ? 'OK' : Errors.fault;
+    return dbg.insertBreakpoint(session.generalVcpu, request.address, request.program)
+      ? 'OK'
+      : Errors.fault;
   },
 };
 
 /** `z0,addr,kind`: removes it; removing one that is not there is fine. */
 export const removeBreakpoint: Command<BreakpointRequest> = {
   prefix: 'z',
-  parse: parseBreakpoint,
+  parse: (body) => parseBreakpoint(body, false),
   handle: ({ debugger: dbg, session }, request) => {
     if (request.type !== 0) return handleHardware(dbg, false, request);
     return dbg.removeBreakpoint(session.generalVcpu, request.address) ? 'OK' : Errors.fault;

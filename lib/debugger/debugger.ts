@@ -5,6 +5,7 @@ import type { RegisterFile } from '../vmm/registers';
 import { BreakpointTable, INT3 } from './breakpoints';
 import { HardwareSlots, type InsertResult, type WatchKind } from './hw_slots';
 import { physicalRange, readChunks, readVirtual, translateRange } from './guest_memory';
+import type { HitContext, HitProgram, HitVerdict, ProgramBreakpoint } from './hit_program';
 
 /** A stop as the debugger reports it: the vCPU that stopped and why. */
 export interface Stop {
@@ -64,6 +65,15 @@ export interface SoftwareBreakpoint {
 interface DebuggerEvents {
   /** Every vCPU is parked; `stop` is the one to report. */
   stopped: [Stop];
+  /** Text for the client's console while the guest runs (dprintf output, evaluation errors). */
+  output: [string];
+}
+
+/** Where a vCPU stopped at one of our breakpoints: the int3's gpa or the execute slot. */
+interface HitPosition {
+  vcpu: number;
+  gpa?: bigint;
+  slot?: number;
 }
 
 /** The #BP vector, delivered to the guest for an int3 that is not ours. */
@@ -82,6 +92,13 @@ const PAUSE_ALL_WAIT_MS = 20;
  * report through the event loop, a millisecond later at most.
  */
 const RESUME_WAIT_MS = 1;
+/**
+ * How long hits whose program says go on may follow one another without a
+ * turn of the event loop: each resume waits synchronously for the next hit,
+ * so a busy breakpoint would otherwise keep the client's Ctrl-C and the
+ * output unread.
+ */
+const SILENT_BURST_MS = 5;
 
 /**
  * The all-stop engine. A stop on one vCPU stops all before it is reported;
@@ -126,6 +143,23 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * range step in flight when the client went away) lets its vCPU run on.
    */
   private free = false;
+  /**
+   * Breakpoints with conditions or commands, by `sw:<gpa>` or `hw:<linear
+   * address>`; kept after gdb removes them, for their counts.
+   */
+  private readonly programs = new Map<string, ProgramBreakpoint>();
+  /** The actions of the client's last resume: what a silent stop resumes again. */
+  private lastActions = new Map<number, ResumeAction>();
+  /**
+   * Set while every vCPU stops for a hit whose program said not to stop: once
+   * all are parked they resume (stepping over the breakpoint) instead of
+   * reporting.
+   */
+  private silentStop = false;
+  /** The breakpoint the vCPU of a silent stop sits on: its resume need not read registers again. */
+  private silentHit: HitPosition | undefined;
+  /** When the current run of silent resumes began, within one turn of the event loop. */
+  private burstStart: number | undefined;
 
   constructor(readonly vmm: Vmm) {
     super();
@@ -160,6 +194,12 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
     const stopped = this.nextStop();
     if (this.phase === 'resuming') this.interruptWhileResuming = true;
+    if (this.phase === 'stopping' && this.silentStop) {
+      // The stop under way was to resume after a false condition: it answers the interrupt instead.
+      this.silentStop = false;
+      this.silentHit = undefined;
+      this.reported = { vcpu: this.reported?.vcpu ?? 0, reason: 'interrupt', rip: 0n };
+    }
     if (this.phase === 'running') {
       this.beginStopping({ vcpu: 0, reason: 'interrupt', rip: 0n });
     }
@@ -190,6 +230,14 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     );
     if (this.phase !== 'stopped') return this.nextStop();
     const stopped = this.nextStop();
+    this.lastActions = actions;
+    this.startResume(actions);
+    return stopped;
+  }
+
+  /** Reports the first queued stop still valid, or resumes `actions`. */
+  private startResume(requested: Map<number, ResumeAction>, hit?: HitPosition): void {
+    const actions = new Map([...requested].filter(([v]) => !this.dead.has(v)));
     while (this.queued.length > 0) {
       const pending = this.queued.shift()!;
       if (pending.reason === 'breakpoint' && !this.isOurBreakpoint(pending.vcpu, pending.rip)) {
@@ -198,29 +246,37 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       if (this.isRemovedSlot(pending)) continue; // likewise for a debug slot
       this.reported = pending;
       queueMicrotask(() => this.emit('stopped', pending));
-      return stopped;
+      return;
     }
     this.reported = undefined;
     this.phase = 'resuming';
     this.interruptWhileResuming = false;
     const epoch = this.epoch;
-    void this.resumeAfterStepOvers(actions).catch((error: unknown) => {
+    void this.resumeAfterStepOvers(actions, hit).catch((error: unknown) => {
       if (epoch !== this.epoch) return;
       const message = error instanceof Error ? error.message : String(error);
       this.report({ vcpu: 0, reason: 'error', rip: 0n, message });
     });
-    return stopped;
   }
 
-  private async resumeAfterStepOvers(actions: Map<number, ResumeAction>): Promise<void> {
+  private async resumeAfterStepOvers(
+    actions: Map<number, ResumeAction>,
+    hit?: HitPosition,
+  ): Promise<void> {
     const epoch = this.epoch;
     const anyToStepOver = this.breakpoints.size > 0 || this.hardware.size > 0;
     for (const [vcpu, action] of anyToStepOver ? actions : []) {
       if (this.vmm.vcpuState(vcpu) !== 'parked') continue;
       // One register read serves both checks.
-      const regs = this.vmm.getRegisters(vcpu);
-      const gpa = this.breakpointAt(vcpu, regs.rip);
-      const slot = this.hardwareBreakpointAt(regs);
+      let gpa: bigint | undefined;
+      let slot: number | undefined;
+      if (hit?.vcpu === vcpu) {
+        ({ gpa, slot } = hit);
+      } else {
+        const regs = this.vmm.getRegisters(vcpu);
+        gpa = this.breakpointAt(vcpu, regs.rip);
+        slot = this.hardwareBreakpointAt(regs);
+      }
       if (gpa === undefined && slot === undefined) continue;
       const event = await this.stepOver(vcpu, gpa, slot);
       if (epoch !== this.epoch) return; // detached meanwhile
@@ -323,6 +379,9 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.breakpoints.removeAll();
     this.hardware.removeAll();
     this.requested.clear();
+    this.programs.clear();
+    this.silentStop = false;
+    this.silentHit = undefined;
     this.held.clear();
     this.addressSpace = 'virtual';
     this.queued.length = 0;
@@ -339,6 +398,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     this.breakpoints.removeAll();
     this.hardware.removeAll();
     this.requested.clear();
+    this.programs.clear();
   }
 
   /** `monitor pause`: keeps `vcpu` parked across continues until `release` (or detach). */
@@ -391,15 +451,118 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
    * address (debug slots compare linear addresses, whatever addressSpace
    * says), on every vCPU.
    */
-  insertHardware(kind: 'exec' | WatchKind, address: bigint, length: 1 | 2 | 4 | 8): InsertResult {
-    const result = this.hardware.insert(kind, address & 0xffffffffffffffffn, length);
+  insertHardware(
+    kind: 'exec' | WatchKind,
+    address: bigint,
+    length: 1 | 2 | 4 | 8,
+    program?: HitProgram,
+  ): InsertResult {
+    const linear = address & 0xffffffffffffffffn;
+    const result = this.hardware.insert(kind, linear, length);
     if (result === 'ok' && kind === 'read') this.snapshotEmulatedReads();
+    if (result === 'ok' && kind === 'exec')
+      this.setProgram('hardware', `hw:${linear}`, address, program);
     return result;
   }
 
   /** z1-z4; removing one that is not there is fine. */
   removeHardware(kind: 'exec' | WatchKind, address: bigint, length: 1 | 2 | 4 | 8): void {
-    this.hardware.remove(kind, address & 0xffffffffffffffffn, length);
+    const linear = address & 0xffffffffffffffffn;
+    this.hardware.remove(kind, linear, length);
+    if (kind === 'exec') this.unsetProgram(`hw:${linear}`);
+  }
+
+  /** The breakpoints with conditions or commands this session, inserted or not. */
+  programBreakpoints(): ProgramBreakpoint[] {
+    return [...this.programs.values()];
+  }
+
+  /** Z0/Z1 with conditions or commands replaces the old ones; without, the breakpoint has none. */
+  private setProgram(
+    kind: ProgramBreakpoint['kind'],
+    key: string,
+    address: bigint,
+    program: HitProgram | undefined,
+  ): void {
+    if (program === undefined) {
+      this.programs.delete(key);
+      return;
+    }
+    const known = this.programs.get(key);
+    if (known !== undefined) {
+      known.program = program;
+      known.inserted = true;
+      known.address = address;
+      return;
+    }
+    this.programs.set(key, {
+      kind,
+      address,
+      inserted: true,
+      program,
+      hits: 0,
+      evaluations: 0,
+      stops: 0,
+    });
+  }
+
+  private unsetProgram(key: string): void {
+    const known = this.programs.get(key);
+    if (known !== undefined) known.inserted = false;
+  }
+
+  /** The program of the breakpoint a stop event is at, if it has one, and where that is. */
+  private programAt(
+    event: StopEvent,
+  ): { breakpoint: ProgramBreakpoint; position: HitPosition } | undefined {
+    if (this.programs.size === 0) return undefined;
+    let key: string | undefined;
+    const position: HitPosition = { vcpu: event.vcpu };
+    if (event.reason === 'breakpoint') {
+      const gpa = this.translate(event.vcpu, event.rip);
+      if (gpa !== undefined && this.breakpoints.has(gpa)) key = `sw:${gpa}`;
+      position.gpa = gpa;
+    } else if (event.reason === 'debug-register' && event.slot !== undefined) {
+      const entry = this.hardware.entry(event.slot);
+      if (entry?.kind === 'exec') key = `hw:${entry.address}`;
+      position.slot = event.slot;
+    }
+    const breakpoint = key === undefined ? undefined : this.programs.get(key);
+    return breakpoint?.inserted === true ? { breakpoint, position } : undefined;
+  }
+
+  /** Runs a breakpoint's program on the vCPU that hit it; its output goes to the client. */
+  private runProgram(breakpoint: ProgramBreakpoint, vcpu: number): HitVerdict {
+    let registers: RegisterFile | undefined;
+    const context: HitContext = {
+      vcpu,
+      registers: () => (registers ??= this.vmm.getRegisters(vcpu)),
+      readMemory: (address, length) => {
+        try {
+          const data = this.readMemory(vcpu, address, length);
+          return data.length === length ? data : undefined;
+        } catch {
+          return undefined;
+        }
+      },
+    };
+    let verdict: HitVerdict;
+    try {
+      verdict = breakpoint.program.run(context);
+    } catch (error) {
+      // A bug, not the guest's doing: stop and say so rather than lose the hit.
+      const message = error instanceof Error ? error.message : String(error);
+      verdict = {
+        stop: true,
+        output: `vmm-gdbstub: breakpoint program failed: ${message}\n`,
+        evaluations: 0,
+      };
+    }
+    breakpoint.hits++;
+    breakpoint.evaluations += verdict.evaluations;
+    if (verdict.stop) breakpoint.stops++;
+    if (verdict.output !== '') this.emit('output', verdict.output);
+    return verdict;
   }
 
   private resumeParked(): void {
@@ -431,13 +594,14 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
   }
 
   /** Z0: false when the address is not mapped to guest RAM. */
-  insertBreakpoint(vcpu: number, address: bigint): boolean {
+  insertBreakpoint(vcpu: number, address: bigint, program?: HitProgram): boolean {
     const chunk = this.memoryChunks(vcpu, address, 1)[0];
     if (chunk === undefined) return false;
     if (!this.breakpoints.has(chunk.gpa)) {
       this.requested.set(chunk.gpa, { address, space: this.addressSpace });
     }
     this.breakpoints.insert(chunk.gpa);
+    this.setProgram('software', `sw:${chunk.gpa}`, address, program);
     return true;
   }
 
@@ -450,6 +614,7 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     if (gpa === undefined) return false;
     this.breakpoints.remove(gpa);
     this.requested.delete(gpa);
+    this.unsetProgram(`sw:${gpa}`);
     return true;
   }
 
@@ -603,12 +768,13 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     return new Promise((resolve) => this.once('stopped', resolve));
   }
 
-  private beginStopping(first: Stop): void {
+  private beginStopping(first: Stop, silent = false): void {
     this.phase = 'stopping';
     this.reported = first;
+    this.silentStop = silent;
     // The stop events of the vCPUs that park within the wait arrive inside
     // this call (onVcpuStop, which may already finish the stop).
-    this.vmm.pauseAll(PAUSE_ALL_WAIT_MS);
+    if (this.running.size > 0) this.vmm.pauseAll(PAUSE_ALL_WAIT_MS);
     this.finishIfAllParked();
   }
 
@@ -643,6 +809,16 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       }
       event = { ...original, reason: 'paused' }; // parked with its #BP pending
     }
+    const hit = this.programAt(event);
+    if (hit !== undefined && !this.runProgram(hit.breakpoint, event.vcpu).stop) {
+      if (this.phase === 'running') {
+        // Every vCPU parks (the step over the int3 needs the original byte back), then all resume.
+        this.silentHit = hit.position;
+        this.beginStopping(this.toStop(event), true);
+        return;
+      }
+      event = { ...event, reason: 'paused' }; // a stop is under way: the next resume steps it over
+    }
     const stop = this.toStop(event);
     if (this.phase === 'running') {
       this.beginStopping(stop);
@@ -661,6 +837,17 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
   }
 
+  /** Whether silent resumes have run SILENT_BURST_MS without a turn of the event loop. */
+  private yieldDue(): boolean {
+    const now = performance.now();
+    if (this.burstStart === undefined) {
+      this.burstStart = now;
+      setImmediate(() => (this.burstStart = undefined));
+      return false;
+    }
+    return now - this.burstStart >= SILENT_BURST_MS;
+  }
+
   private onVcpuStarted(vcpu: number): void {
     this.running.add(vcpu);
     // Sent its SIPI before the stop: it joins the stop.
@@ -669,7 +856,19 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
 
   private finishIfAllParked(): void {
     if (this.phase !== 'stopping' || this.running.size > 0) return;
+    if (this.silentStop && this.yieldDue()) {
+      // Still stopping: a Ctrl-C read meanwhile turns this into its stop.
+      setImmediate(() => this.finishIfAllParked());
+      return;
+    }
     this.phase = 'stopped';
+    if (this.silentStop) {
+      this.silentStop = false;
+      const hit = this.silentHit;
+      this.silentHit = undefined;
+      this.startResume(this.lastActions, hit);
+      return;
+    }
     const stop = this.reported!;
     if (stop.reason === 'interrupt' && stop.rip === 0n) stop.rip = this.rip(stop.vcpu);
     this.emit('stopped', stop);
