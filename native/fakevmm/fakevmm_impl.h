@@ -222,7 +222,7 @@ void start_ticker(VmCtx* ctx);
 void drop_stale_code(vcpu* v);  // ctx->mu held, on the vCPU's thread, outside uc_emu_start
 int host_cpus();                // the CPUs this process may run on: the run slots
 
-// tsc_frequency.cc: CPUID 0x15 with the host TSC's rate, where it is invariant.
+// tsc_frequency.cc: CPUID 0x15 with the guest TSC's rate (1 GHz).
 bool offer_tsc_frequency(vcpu* v);
 
 // code_pages.cc
