@@ -505,7 +505,8 @@ export async function main(argv: string[], root: string): Promise<number> {
   const started = performance.now();
   const r = ctx.results;
   let realClients: RealClientResults | undefined;
-  if (!values['soak-only'] && !values['linux-boot-only'] && !values['no-real-clients']) {
+  const onlyAnother = values['soak-only'] || values['linux-boot-only'] || values['agent-only'];
+  if (!onlyAnother && !values['no-real-clients']) {
     // Before place(): the headline lets the scheduler place every process.
     realClients = await runRealClients(values, names, ctx, root);
     if (values['real-clients-only']) {
