@@ -62,37 +62,29 @@ void code_added(void* opaque, void* host) {
   }
 }
 
-bool code_elsewhere(void* opaque, void* host) {
-  vcpu* v = static_cast<vcpu*>(opaque);
+// The engines other than v's with code on the page at `host` (bit n: vCPU n).
+uint16_t others_with_code(vcpu* v, void* host) {
   std::atomic<uint16_t>* entry = entry_of(v->ctx, host);
-  return entry != nullptr && (entry->load() & ~bit_of(v)) != 0;
+  return entry == nullptr ? 0 : static_cast<uint16_t>(entry->load() & ~bit_of(v));
+}
+
+bool code_elsewhere(void* opaque, void* host) {
+  return others_with_code(static_cast<vcpu*>(opaque), host) != 0;
 }
 
 void code_written(void* opaque, void* host, unsigned size) {
   vcpu* v = static_cast<vcpu*>(opaque);
-  if (!code_elsewhere(opaque, host)) {
+  const uint16_t others = others_with_code(v, host);
+  if (others == 0) {
     return;  // only this engine's code: QEMU dropped its blocks already
   }
   VmCtx* ctx = v->ctx;
-  const uint16_t others = static_cast<uint16_t>(entry_of(ctx, host)->load() & ~bit_of(v));
   std::lock_guard<std::mutex> lk(ctx->mu);
   ctx->code_writes[ctx->code_gen % kCodeWriteLog] = CodeWrite{gpa_of(ctx, host), size, v->id};
   ctx->code_gen++;
   for (vcpu* other : ctx->vcpus) {
     if (other != nullptr && (others & bit_of(other)) != 0 && other->in_emu) {
       kick_locked(other);  // running now: it drops the blocks before it goes on
-    }
-  }
-}
-
-// Clears v's bit on each page of [offset, offset + len) of ctx->mem where
-// its engine has no block left.
-void forget_mem_range(vcpu* v, size_t offset, size_t len) {
-  VmCtx* ctx = v->ctx;
-  for (size_t page = offset & ~(kPageSize - 1); page < offset + len; page += kPageSize) {
-    std::atomic<uint16_t>& entry = ctx->code_pages[page / kPageSize];
-    if ((entry.load() & bit_of(v)) != 0 && !fvi_page_has_own_code(v->uc, ctx->mem + page)) {
-      entry.fetch_and(static_cast<uint16_t>(~bit_of(v)));
     }
   }
 }
@@ -108,19 +100,16 @@ void attach_code_record(vcpu* v) {
   fvi_set_code_record(v->uc, v, code_added, code_elsewhere, code_written);
 }
 
-void forget_own_code(vcpu* v, uint64_t gpa, uint64_t len) {
+void forget_own_code(vcpu* v, size_t offset, size_t len) {
   VmCtx* ctx = v->ctx;
   if (ctx->code_pages == nullptr) {
     return;
   }
-  const uint64_t end = gpa + len < gpa ? ~0ull : gpa + len;
-  if (gpa < ctx->lowmem) {
-    forget_mem_range(v, gpa, std::min<uint64_t>(end, ctx->lowmem) - gpa);
-  }
-  const uint64_t high_begin = std::max(gpa, kHighmemBase);
-  const uint64_t high_end = std::min(end, kHighmemBase + ctx->highmem);
-  if (high_begin < high_end) {
-    forget_mem_range(v, ctx->lowmem + (high_begin - kHighmemBase), high_end - high_begin);
+  for (size_t page = offset & ~(kPageSize - 1); page < offset + len; page += kPageSize) {
+    std::atomic<uint16_t>& entry = ctx->code_pages[page / kPageSize];
+    if ((entry.load() & bit_of(v)) != 0 && !fvi_page_has_own_code(v->uc, ctx->mem + page)) {
+      entry.fetch_and(static_cast<uint16_t>(~bit_of(v)));
+    }
   }
 }
 

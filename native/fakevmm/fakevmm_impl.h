@@ -228,10 +228,10 @@ bool offer_tsc_frequency(vcpu* v);
 // code_pages.cc
 void init_code_pages(VmCtx* ctx);  // once guest RAM is set up [mu]
 void attach_code_record(vcpu* v);  // the engine reports its code pages and writes
-// After dropping blocks over [gpa, gpa + len) (or all of them): the pages
-// where this engine has no block left stop sending other engines' writes
-// through the code check.
-void forget_own_code(vcpu* v, uint64_t gpa, uint64_t len);
+// After dropping blocks over `len` bytes at `offset` in ctx->mem (or all of
+// them): the pages where this engine has no block left stop sending other
+// engines' writes through the code check.
+void forget_own_code(vcpu* v, size_t offset, size_t len);
 void forget_all_own_code(vcpu* v);
 // Before the engine runs: a TLB flush when other engines gained code pages.
 void refresh_code_tlb(vcpu* v);

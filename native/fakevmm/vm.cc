@@ -128,19 +128,25 @@ namespace {
 // looking up every page (and such writes load images, before code runs).
 constexpr uint64_t kExactInvalidateMax = 1ull << 20;
 
+// Drops the blocks translated from `len` bytes at `offset` in ctx->mem, and
+// the engine's mark on the pages where none is left.
+void drop_code_piece(vcpu* v, size_t offset, size_t len) {
+  fvi_invalidate_code(v->uc, v->ctx->mem + offset, len);
+  forget_own_code(v, offset, len);
+}
+
 // Drops the blocks translated from the guest RAM in [gpa, gpa + len); the
 // rest of the range has no RAM, so no code was translated from it.
-void invalidate_gpa_range(vcpu* v, uint64_t gpa, uint64_t len) {
+void drop_code_range(vcpu* v, uint64_t gpa, uint64_t len) {
   VmCtx* ctx = v->ctx;
   const uint64_t end = gpa + len < gpa ? ~0ull : gpa + len;
   if (gpa < ctx->lowmem) {
-    fvi_invalidate_code(v->uc, ctx->mem + gpa, std::min<uint64_t>(end, ctx->lowmem) - gpa);
+    drop_code_piece(v, gpa, std::min<uint64_t>(end, ctx->lowmem) - gpa);
   }
   const uint64_t high_begin = std::max(gpa, kHighmemBase);
   const uint64_t high_end = std::min(end, kHighmemBase + ctx->highmem);
   if (high_begin < high_end) {
-    fvi_invalidate_code(v->uc, ctx->mem + ctx->lowmem + (high_begin - kHighmemBase),
-                        high_end - high_begin);
+    drop_code_piece(v, ctx->lowmem + (high_begin - kHighmemBase), high_end - high_begin);
   }
 }
 
@@ -157,8 +163,7 @@ void drop_stale_code(vcpu* v) {
     }
     flush = w.len > kExactInvalidateMax;
     if (!flush) {
-      invalidate_gpa_range(v, w.gpa, w.len);
-      forget_own_code(v, w.gpa, w.len);
+      drop_code_range(v, w.gpa, w.len);
     }
   }
   if (flush) {
