@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fmt } from './report';
+import { median } from './stats';
 
 // Debian's stock bzImage and the busybox initramfs (scripts/fetch-linux.js)
 // booted to /init's first line on emu and under QEMU TCG, alternating, with
@@ -61,15 +62,13 @@ function bootOnce(command: string, args: string[]): Promise<number | undefined> 
   });
 }
 
-function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+/** The median boot time, or undefined when no boot reached /init. */
+function medianOf(series: Series): number | undefined {
+  return series.seconds.length === 0 ? undefined : median(series.seconds);
 }
 
 function describe(series: Series): string {
-  const m = median(series.seconds);
+  const m = medianOf(series);
   if (m === undefined) return `none of ${series.boots} reached /init`;
   const lo = Math.min(...series.seconds);
   const hi = Math.max(...series.seconds);
@@ -135,8 +134,8 @@ export async function linuxBootSection(options: LinuxBootOptions): Promise<strin
       }
       say(`Linux boot, ${cpus} vCPU(s): ${i + 1}/${boots}`);
     }
-    const mo = median(ours.seconds);
-    const mt = median(theirs.seconds);
+    const mo = medianOf(ours);
+    const mt = medianOf(theirs);
     const factor = mo !== undefined && mt !== undefined ? mt / mo : undefined;
     lines.push(
       `| ${cpus} | ${describe(ours)} | ${qemuBinary === undefined ? 'no QEMU' : describe(theirs)} | ${factor === undefined ? 'n/a' : `${factor.toFixed(2)}x`} |`,

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { REAL_ROWS, SESSIONS, type RealRow, type RowContext, type SessionName } from './real_rows';
 import { testPattern } from './measure';
 import { fmt, Results } from './report';
+import { median } from './stats';
 import { launch, type LaunchOptions, type TargetKind } from './targets';
 
 /**
@@ -313,12 +314,6 @@ function oneLine(text: string | undefined): string {
 
 function finite(ms: number): number {
   return Number.isFinite(ms) ? ms : 1e12;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 export interface Placement {

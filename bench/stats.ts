@@ -11,6 +11,13 @@ export function summarise(samples: number[]): Latency {
   return { median: at(0.5), p99: at(0.99), samples: sorted.length };
 }
 
+/** The median of `values` (the mean of the middle two for an even count); NaN for none. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /** How long a figure may take and how many samples it wants. */
 export interface Budget {
   /** Stop after this many samples... */
