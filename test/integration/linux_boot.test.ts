@@ -1,7 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import { startCli, type CliProcess } from '../support/cli_process';
-import { ROOT } from '../support/kernels';
+import { fetchLinux, linuxRunArgs, type LinuxImages } from '../support/linux_images';
 
 // Debian's stock kernel (the one linux-image-amd64 depends on) and a busybox
 // initramfs, fetched from Debian's packages by scripts/fetch-linux.js into
@@ -10,24 +8,13 @@ import { ROOT } from '../support/kernels';
 // special kernel parameters. /init prints a marker and powers off, or runs
 // a shell on the console (vmm_shell=1).
 
-interface LinuxImages {
-  version: string;
-  kernel: string;
-  initramfs: string;
-  marker: string;
-}
-
 // A boot takes 5-10 s on emu here; fetching, about 5 s from a warm cache.
 const BOOT_MS = 120000;
 jest.setTimeout(4 * BOOT_MS);
 
 let linux: LinuxImages;
 beforeAll(() => {
-  const out = execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'fetch-linux.js')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  linux = JSON.parse(out) as LinuxImages;
+  linux = fetchLinux();
 });
 
 let cli: CliProcess | undefined;
@@ -37,22 +24,7 @@ afterEach(async () => {
 });
 
 function boot(cpus: number, append: string, stdin: 'ignore' | 'pipe' = 'ignore'): CliProcess {
-  cli = startCli(
-    [
-      'run',
-      linux.kernel,
-      '--initrd',
-      linux.initramfs,
-      '--append',
-      append,
-      '--cpus',
-      String(cpus),
-      '--backend',
-      'emu',
-    ],
-    process.env,
-    stdin,
-  );
+  cli = startCli(linuxRunArgs(linux, append, cpus), process.env, stdin);
   return cli;
 }
 

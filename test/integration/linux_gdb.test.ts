@@ -1,8 +1,6 @@
-import { execFileSync } from 'node:child_process';
-import * as path from 'node:path';
 import { startCli, type CliProcess } from '../support/cli_process';
 import { runGdb } from '../support/gdb';
-import { ROOT } from '../support/kernels';
+import { fetchLinux, linuxRunArgs } from '../support/linux_images';
 
 // gdb with Debian's vmlinux (the -dbg package's, DWARF included) on the
 // stock bzImage it belongs to, booted on emu with 2 vCPUs the way a kernel
@@ -15,25 +13,12 @@ import { ROOT } from '../support/kernels';
 // cache (.ci/run does); without it the suite prints a SKIP line, except on CI,
 // where a missing vmlinux is a failure.
 
-interface LinuxImages {
-  version: string;
-  kernel: string;
-  initramfs: string;
-  marker: string;
-  vmlinux?: string;
-}
-
 // Booting takes 5-10 s on emu here, and gdb about 10 s to read the
 // vmlinux's 630 MB.
 const SESSION_MS = 240000;
 jest.setTimeout(SESSION_MS + 30000);
 
-const linux = JSON.parse(
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'fetch-linux.js')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }),
-) as LinuxImages;
+const linux = fetchLinux();
 const vmlinux = linux.vmlinux;
 const skip = vmlinux === undefined && process.env.CI !== 'true';
 if (skip) {
@@ -52,16 +37,7 @@ afterEach(async () => {
   it('breaks in start_kernel and in a system call of /init, reads kernel data, steps from user mode into the system call entry, watches jiffies_64, and detaches', async () => {
     expect(vmlinux).toBeDefined(); // on CI: fetched by .ci/run
     cli = startCli([
-      'run',
-      linux.kernel,
-      '--initrd',
-      linux.initramfs,
-      '--append',
-      'console=ttyS0 nokaslr',
-      '--cpus',
-      '2',
-      '--backend',
-      'emu',
+      ...linuxRunArgs(linux, 'console=ttyS0 nokaslr', 2),
       '--gdb',
       '127.0.0.1:0',
       '--wait',
