@@ -1,6 +1,5 @@
-import { parseHexBigInt } from '../rsp/hex';
+import { hexEncode, parseHexBigInt } from '../rsp/hex';
 import type { CommandContext } from './types';
-import { hexEncode } from '../rsp/hex';
 import { threadIdOf } from './thread_id';
 import { DEAD_SIGNAL, GUEST_END_REPLY, reportStop } from './stop_reply';
 import { Errors, type Command } from './types';
