@@ -96,9 +96,11 @@ const RESUME_WAIT_MS = 1;
  * How long hits whose program says go on may follow one another without a
  * turn of the event loop: each resume waits synchronously for the next hit,
  * so a busy breakpoint would otherwise keep the client's Ctrl-C and the
- * output unread.
+ * output unread. dprintf lines go out at the end of each burst: with 5 ms,
+ * gdb on a terminal showed the first of 500 lines 7-17 ms after `continue`,
+ * with 1 ms 2.5-7 ms.
  */
-const SILENT_BURST_MS = 5;
+const SILENT_BURST_MS = 1;
 
 /**
  * The all-stop engine. A stop on one vCPU stops all before it is reported;

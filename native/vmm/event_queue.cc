@@ -1,5 +1,9 @@
 #include "vmm/event_queue.h"
 
+#include <algorithm>
+
+#include "vmm/hand_off_spin.h"
+
 namespace vmm {
 
 void EventQueue::push(QueuedEvent event) {
@@ -11,6 +15,7 @@ void EventQueue::push(QueuedEvent event) {
     if (events_.empty() && wake_held_) wake_owed_ = true;
     events_.push_back(std::move(event));
   }
+  pushes_.fetch_add(1, std::memory_order_release);
   changed_.notify_all();
   if (wake) wake_();
 }
@@ -62,7 +67,26 @@ std::vector<QueuedEvent> EventQueue::takeWhen(
   std::unique_lock<std::mutex> lock(mutex_);
   if (wait.count() > 0) {
     js_waiting_ = true;
-    changed_.wait_for(lock, wait, [&] { return ready(events_); });
+    if (!ready(events_)) {
+      // Poll first: the stop of a vCPU just resumed (the next hit of a
+      // breakpoint whose condition is false) most often comes within it.
+      lock.unlock();
+      uint64_t seen = pushes_.load(std::memory_order_acquire);
+      const auto started = std::chrono::steady_clock::now();
+      spinUntil(
+          [&] {
+            const uint64_t now = pushes_.load(std::memory_order_acquire);
+            if (now == seen) return false;
+            seen = now;
+            std::lock_guard<std::mutex> check(mutex_);
+            return ready(events_);
+          },
+          std::min(wait, std::chrono::duration_cast<std::chrono::microseconds>(kHandOffSpin)));
+      lock.lock();
+      const auto left = wait - std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now() - started);
+      if (left.count() > 0) changed_.wait_for(lock, left, [&] { return ready(events_); });
+    }
     js_waiting_ = false;
   }
   std::vector<QueuedEvent> out(std::make_move_iterator(events_.begin()),

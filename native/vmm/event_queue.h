@@ -6,8 +6,10 @@
 // on exactly the paths a debugger waits on.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -68,6 +70,8 @@ class EventQueue : public EventSink {
   std::deque<QueuedEvent> events_;
   // The JS thread is inside takeWhen: it takes every event pushed meanwhile.
   bool js_waiting_ = false;
+  // Counts pushes, so that the JS thread can poll for one without the mutex.
+  std::atomic<uint64_t> pushes_{0};
   bool wake_held_ = false;
   bool wake_owed_ = false;
 };

@@ -1,5 +1,6 @@
 #include "vmm/vcpu_runner.h"
 
+#include "vmm/hand_off_spin.h"
 #include "vmm/thread_scheduling.h"
 
 namespace vmm {
@@ -222,6 +223,9 @@ void Machine::threadMain(int vcpu) {
   }
   for (;;) {
     RunOptions options;
+    // A resume that follows at once (a breakpoint whose condition was false)
+    // finds the thread awake.
+    spinUntil([&] { return v.go.load(std::memory_order_acquire) || quitting_; }, kHandOffSpin);
     {
       std::unique_lock<std::mutex> lock(v.mutex);
       v.wake.wait(lock, [&] { return v.go || quitting_; });

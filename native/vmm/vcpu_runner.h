@@ -59,7 +59,8 @@ class Machine {
     std::mutex mutex;
     std::condition_variable wake;
     VcpuState state = VcpuState::kWaitingForSipi;
-    bool go = false;
+    // Set (under the mutex) to send the thread off; read without it while the thread polls.
+    std::atomic<bool> go{false};
     bool stop_requested = false;
     RunOptions options;
     std::thread thread;
