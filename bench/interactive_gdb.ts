@@ -46,15 +46,28 @@ export class InteractiveGdb {
     this.child.stdin!.write('\x03');
   }
 
-  /** Waits until gdb's output from `from` on holds `pattern` (or `count` matches of it). */
+  /**
+   * Waits until gdb's output from `from` on holds `pattern` (or `count` matches of it).
+   * Complete lines are scanned once (a run of 500 dprintf lines arrives in
+   * dozens of chunks; matching all of it again at each would make this
+   * process compete with gdb and the stub for the CPU it measures); only the
+   * unfinished last line is matched again. `pattern` must not span lines.
+   */
   async waitFor(pattern: RegExp, timeoutMs: number, from = 0, count = 1): Promise<number> {
     const deadline = performance.now() + timeoutMs;
     const global = new RegExp(
       pattern.source,
       pattern.flags.includes('g') ? pattern.flags : pattern.flags + 'g',
     );
+    let scanned = from;
+    let counted = 0;
     for (;;) {
-      const matches = this.output.slice(from).match(global)?.length ?? 0;
+      const lastNewline = this.output.lastIndexOf('\n');
+      if (lastNewline >= scanned) {
+        counted += this.output.slice(scanned, lastNewline + 1).match(global)?.length ?? 0;
+        scanned = lastNewline + 1;
+      }
+      const matches = counted + (this.output.slice(scanned).match(global)?.length ?? 0);
       if (matches >= count) return performance.now();
       if (this.exited) throw new Error(`gdb exited before ${pattern}: ${this.output.slice(-300)}`);
       const left = deadline - performance.now();
