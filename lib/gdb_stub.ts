@@ -52,6 +52,15 @@ export const DEFAULT_PACKET_SIZE = 0x80000;
 /** Console output held for one O packet at most this long (hex doubles it on the wire). */
 const OUTPUT_BATCH_BYTES = 8192;
 
+/**
+ * How long the JS thread polls the debugger's socket after its replies
+ * before it returns to the event loop (Vmm.spinForInput): gdb and lldb send
+ * their next request within tens of microseconds of a reply while they
+ * step, hit breakpoints or attach, and a request that arrives while the
+ * thread polls costs no wake-up of a sleeping CPU.
+ */
+const SPIN_FOR_NEXT_REQUEST_US = 200;
+
 /** At most one notice of refused connections this often (the first is told at once). */
 export const REFUSAL_NOTICE_INTERVAL_MS = 10000;
 
@@ -245,6 +254,7 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
         }
       }
       busy = false;
+      if (queue.length === 0 && !connection.isClosed) this.spinForNextRequest(socket);
     };
 
     connection.on('packet', (payload) => {
@@ -263,6 +273,14 @@ export class GdbStub extends EventEmitter<GdbStubEvents> {
     this.emit('attach');
     // Attaching stops the guest, so that gdb's first `?` finds it stopped.
     void this.dbg.interrupt();
+  }
+
+  /** Polls the socket briefly for the debugger's next request (SPIN_FOR_NEXT_REQUEST_US). */
+  private spinForNextRequest(socket: net.Socket): void {
+    // libuv's handle keeps the descriptor; Node has no public accessor for it.
+    const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+    if (typeof fd !== 'number' || fd < 0) return;
+    this.dbg.vmm.spinForInput?.(fd, SPIN_FOR_NEXT_REQUEST_US);
   }
 
   /**

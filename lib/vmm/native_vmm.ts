@@ -1,5 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { loadAddon, type AddonName, type NativeEvent, type NativeVmm } from './addon';
+import {
+  loadAddon,
+  type AddonName,
+  type NativeAddon,
+  type NativeEvent,
+  type NativeVmm,
+} from './addon';
 import {
   CONTROL_NAMES,
   GPR_NAMES,
@@ -163,6 +169,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
    * setRegisters, injectException, debug-slot changes and start-up events.
    */
   private readonly registerCache = new Map<number, Buffer>();
+  private readonly addon: NativeAddon;
   private destroyed = false;
   /** Guest RAM is laid out once, when the VM is created. */
   private regions: MemoryRegion[] | undefined;
@@ -176,6 +183,7 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     if (addon instanceof Error) {
       throw new VmmError('ENOENT', `the ${backend} backend's addon did not load: ${addon.message}`);
     }
+    this.addon = addon;
     const nativeConfig = {
       name: config.name ?? 'vmm-gdbstub',
       memoryBytes: config.memoryBytes,
@@ -339,6 +347,12 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
 
   waitForStop(waitMs: number): void {
     for (const event of guard(() => this.native.waitForStop(waitMs))) this.dispatch(event);
+  }
+
+  spinForInput(fd: number, microseconds: number): boolean {
+    // An addon built before it had the call: no polling.
+    if (typeof this.addon.spinForInput !== 'function') return false;
+    return this.addon.spinForInput(fd, microseconds);
   }
 
   vcpuState(vcpu: number): VcpuState {

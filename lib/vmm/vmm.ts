@@ -166,6 +166,13 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
    * short step or run its trip through the event loop.
    */
   waitForStop(waitMs: number): void;
+  /**
+   * Polls `fd` (the debugger's socket) on this thread for up to
+   * `microseconds` before the event loop would sleep on it; true once it is
+   * readable. Absent where the backend cannot (the mock): the caller just
+   * returns to the event loop.
+   */
+  spinForInput?(fd: number, microseconds: number): boolean;
   vcpuState(vcpu: number): VcpuState;
   /** Whether the running guest keeps the Node process alive. */
   keepAlive(on: boolean): void;

@@ -1,5 +1,6 @@
 #include "vmm/hand_off_spin.h"
 
+#include <poll.h>
 #include <sched.h>
 
 #include <atomic>
@@ -34,6 +35,7 @@ inline void cpuRelax() {
 bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limit) {
   static const int cpus = usableCpus();
   static const int room = cpus >= 2 ? cpus : 0;
+  if (done()) return true;
   if (limit.count() <= 0) return false;
   if (spinners.fetch_add(1, std::memory_order_acq_rel) >= room) {
     spinners.fetch_sub(1, std::memory_order_acq_rel);
@@ -59,6 +61,16 @@ bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limi
   }
   spinners.fetch_sub(1, std::memory_order_acq_rel);
   return held;
+}
+
+bool spinForInput(int fd, std::chrono::microseconds limit) {
+  if (fd < 0) return false;
+  return spinUntil(
+      [fd] {
+        pollfd p{fd, POLLIN, 0};
+        return poll(&p, 1, 0) != 0;  // readable, hung up, or an error to read
+      },
+      limit);
 }
 
 }  // namespace vmm

@@ -22,12 +22,21 @@ namespace vmm {
 // which waits for the user costs nothing to speak of.
 constexpr std::chrono::microseconds kHandOffSpin{200};
 
-// Polls `done` until it holds (true) or `limit` has passed (false). At most
+// Polls `done` until it holds (true) or `limit` has passed (false); `done`
+// is asked at least once. At most
 // as many threads poll at once as the host CPUs this process may use, and
 // none where that is one CPU (the thread waited for would have to preempt
-// the poller); a thread that finds no room returns false at once and
+// the poller); a thread that finds no room returns after the one ask and
 // sleeps as before. The JS thread and a vCPU thread wait for each other in
 // turn, so on two CPUs both may poll for the moment their turns overlap.
 bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limit);
+
+// spinUntil for input on a file descriptor (the debugger's socket): true
+// once it is readable (or at its end), false after `limit`. The JS thread
+// polls after each reply, when the debugger's next request most often
+// follows within tens of microseconds: on this 2-CPU VM a request then
+// costs no wake-up of a sleeping CPU (a trivial packet's round trip from
+// gdb went from about 110 us to about 60 us with both CPUs kept busy).
+bool spinForInput(int fd, std::chrono::microseconds limit);
 
 }  // namespace vmm

@@ -1,11 +1,13 @@
 #include "vmm/napi_vmm.h"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "vmm/event_queue.h"
+#include "vmm/hand_off_spin.h"
 #include "vmm/register_convert.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vmm.h"
@@ -584,11 +586,26 @@ Napi::Value backends(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// spinForInput(fd, microseconds): whether fd became readable within that
+// time, polled on the calling thread (hand_off_spin.h).
+Napi::Value spinForInputJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "spinForInput(fd, microseconds) takes two numbers");
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  // At most a millisecond: the event loop waits meanwhile.
+  const int64_t us =
+      std::min<int64_t>(std::max<int64_t>(info[1].As<Napi::Number>().Int64Value(), 0), 1000);
+  return Napi::Boolean::New(env, spinForInput(fd, std::chrono::microseconds(us)));
+}
+
 }  // namespace
 
 void initNapiVmm(Napi::Env env, Napi::Object exports) {
   exports.Set("Vmm", VmmObject::define(env));
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
+  exports.Set("spinForInput", Napi::Function::New(env, spinForInputJs, "spinForInput"));
 }
 
 }  // namespace vmm
