@@ -1,60 +1,11 @@
 #!/usr/bin/env node
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { parseCommandLine, USAGE, UsageError } from './cli/args';
-import { run, RunError } from './cli/run';
+import * as v8 from 'node:v8';
 
-/** The package's version, from the package.json beside dist/. */
-function version(): string {
-  const file = path.join(__dirname, '..', 'package.json');
-  return (JSON.parse(fs.readFileSync(file, 'utf8')) as { version: string }).version;
-}
-
-async function main(argv: string[]): Promise<number> {
-  let invocation;
-  try {
-    invocation = parseCommandLine(argv);
-  } catch (error) {
-    if (error instanceof UsageError) {
-      process.stderr.write(`vmm-gdbstub: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-  switch (invocation.command) {
-    case 'usage':
-      process.stderr.write(USAGE);
-      return 2;
-    case 'help':
-      process.stdout.write(USAGE);
-      return 0;
-    case 'version':
-      process.stdout.write(`vmm-gdbstub ${version()}\n`);
-      return 0;
-  }
-  try {
-    return await run(invocation.options);
-  } catch (error) {
-    if (error instanceof RunError) {
-      process.stderr.write(`vmm-gdbstub: ${error.message}\n`);
-      return 1;
-    }
-    throw error;
-  }
-}
-
-/** A bug: the stack, and what to do with it. */
-function internalError(error: unknown): void {
-  process.stderr.write(
-    `vmm-gdbstub: internal error: ${(error as Error)?.stack ?? String(error)}\n` +
-      'vmm-gdbstub: this is a bug in vmm-gdbstub; please report it with the lines above\n',
-  );
-  process.exit(70);
-}
-
-process.on('uncaughtException', internalError);
-main(process.argv.slice(2)).then((status) => {
-  process.exitCode = status;
-  // vCPU threads and sockets are gone by now; nothing should keep us alive.
-  setImmediate(() => process.exit(status));
-}, internalError);
+// Every function of the modules loaded below is compiled when its module
+// loads, not at its first call: a debugger's first attach runs dozens of
+// functions for the first time, and compiling them then made it 9.5-12 ms
+// against 8-9 ms with this (gdb 13, emu), for about 20 ms more at start-up.
+v8.setFlagsFromString('--no-lazy');
+// After the flag: a static import would load the modules before it.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+require('./cli/main');
