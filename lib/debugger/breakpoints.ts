@@ -94,6 +94,11 @@ export class BreakpointTable {
     this.vmm.writePhysical(at, Buffer.from([INT3]));
   }
 
+  /** After a step over `gpa` the vmm did itself (0xCC back in place): what the step left is its shadow. */
+  steppedOver(gpa: bigint, shadow: number): void {
+    if (this.shadows.has(gpa)) this.shadows.set(gpa, shadow);
+  }
+
   /** Replaces 0xCCs of ours in `data` (read from `gpa`) with their shadows. */
   hide(gpa: bigint, data: Buffer): Buffer {
     if (this.shadows.size === 0) return data;

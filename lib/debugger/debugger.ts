@@ -280,7 +280,17 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
         slot = this.hardwareBreakpointAt(regs);
       }
       if (gpa === undefined && slot === undefined) continue;
-      const event = await this.stepOver(vcpu, gpa, slot);
+      // A lone vCPU that continues from a software breakpoint, with no debug
+      // slot in use: the vmm may step over it and continue in one call.
+      const alone =
+        slot === undefined &&
+        action === 'continue' &&
+        actions.size === 1 &&
+        this.hardware.size === 0 &&
+        !this.interruptWhileResuming;
+      const fast = alone && gpa !== undefined ? this.stepOverAndContinue(vcpu, gpa) : undefined;
+      if (fast === 'running') return;
+      const event = fast ?? (await this.stepOver(vcpu, gpa, slot));
       if (epoch !== this.epoch) return; // detached meanwhile
       const noise = event.reason === 'watchpoint' && this.isWatchNoise(event);
       const inRange =
@@ -308,6 +318,43 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       return;
     }
     this.vmm.waitForStop(RESUME_WAIT_MS);
+  }
+
+  /**
+   * The step over the breakpoint at `gpa` and the continue after it in one
+   * call into the vmm (Vmm.stepOverAndContinue): 'running' when the vCPU
+   * runs again; the step's own stop when it stopped for a reason of its own
+   * (the caller decides, as after stepOver); undefined where the vmm cannot
+   * (it did nothing).
+   */
+  private stepOverAndContinue(vcpu: number, gpa: bigint): 'running' | StopEvent | undefined {
+    const original = this.breakpoints.shadowOf(gpa);
+    if (original === undefined || this.vmm.stepOverAndContinue === undefined) return undefined;
+    let stepStop: StopEvent | undefined;
+    // The step's stop, when the vmm did not continue, reaches onVcpuStop during the call.
+    this.internalStep = { vcpu, done: (event) => (stepStop = event) };
+    let outcome: { shadow: number; continued: boolean } | undefined;
+    try {
+      outcome = this.vmm.stepOverAndContinue(vcpu, gpa, original);
+    } finally {
+      if (this.internalStep?.vcpu === vcpu) this.internalStep = undefined;
+    }
+    if (outcome === undefined) return undefined;
+    this.breakpoints.steppedOver(gpa, outcome.shadow);
+    if (!outcome.continued) {
+      return (
+        stepStop ?? {
+          vcpu,
+          reason: 'error',
+          rip: 0n,
+          message: 'the step over a breakpoint ended without a stop',
+        }
+      );
+    }
+    this.phase = 'running';
+    this.running.add(vcpu);
+    this.vmm.waitForStop(RESUME_WAIT_MS);
+    return 'running';
   }
 
   /**

@@ -25,6 +25,12 @@ export interface NativeVmm {
     vcpu: number,
     options: { step: boolean; maskInterrupts: boolean; rangeStart?: bigint; rangeEnd?: bigint },
   ): boolean | undefined;
+  /** One call for the step over a breakpoint and the continue after it (napi_vmm.cc); null where it cannot. */
+  stepOverAndContinue?(
+    vcpu: number,
+    gpa: number,
+    original: number,
+  ): { shadow: number; continued: boolean; events: NativeEvent[] } | null;
   pause(vcpu: number): boolean;
   pauseAll(waitMs: number): NativeEvent[];
   waitForStop(waitMs: number): NativeEvent[];

@@ -349,6 +349,20 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     for (const event of guard(() => this.native.waitForStop(waitMs))) this.dispatch(event);
   }
 
+  stepOverAndContinue(
+    vcpu: number,
+    gpa: bigint,
+    original: number,
+  ): { shadow: number; continued: boolean } | undefined {
+    const native = this.native;
+    if (typeof native.stepOverAndContinue !== 'function') return undefined;
+    const result = guard(() => native.stepOverAndContinue!(vcpu, Number(gpa), original));
+    if (result === null) return undefined;
+    this.registerCache.delete(vcpu);
+    for (const event of result.events) this.dispatch(event);
+    return { shadow: result.shadow, continued: result.continued };
+  }
+
   spinForInput(fd: number, microseconds: number): boolean {
     // An addon built before it had the call: no polling.
     if (typeof this.addon.spinForInput !== 'function') return false;

@@ -173,6 +173,22 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
    * returns to the event loop.
    */
   spinForInput?(fd: number, microseconds: number): boolean;
+  /**
+   * Steps parked `vcpu` over the software breakpoint at `gpa` (the byte
+   * `original` in place of its 0xCC for one interrupt-masked step, the 0xCC
+   * back) and, when that step ended as a plain step, continues it, in one
+   * call: a breakpoint whose condition is false costs no trip through the
+   * caller between the step and the continue. The events queued meanwhile
+   * (the step's own stop, unless it continued) are emitted before it
+   * returns. Undefined where the backend cannot (it did nothing); else the
+   * byte the step left under the 0xCC (its shadow now) and whether the
+   * vCPU continued.
+   */
+  stepOverAndContinue?(
+    vcpu: number,
+    gpa: bigint,
+    original: number,
+  ): { shadow: number; continued: boolean } | undefined;
   vcpuState(vcpu: number): VcpuState;
   /** Whether the running guest keeps the Node process alive. */
   keepAlive(on: boolean): void;

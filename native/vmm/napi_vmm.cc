@@ -154,6 +154,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
                            InstanceMethod<&VmmObject::setDebugSlots>("setDebugSlots"),
                            InstanceMethod<&VmmObject::start>("start"),
                            InstanceMethod<&VmmObject::resume>("resume"),
+                           InstanceMethod<&VmmObject::stepOverAndContinue>("stepOverAndContinue"),
                            InstanceMethod<&VmmObject::pause>("pause"),
                            InstanceMethod<&VmmObject::pauseAll>("pauseAll"),
                            InstanceMethod<&VmmObject::waitForStop>("waitForStop"),
@@ -509,6 +510,63 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     }
     if (queue_->releaseWake() && !stepped_here) tsfn_.NonBlockingCall();
     return Napi::Boolean::New(info.Env(), stepped_here);
+  }
+
+  // stepOverAndContinue(vcpu, gpa, original): the silent resume of a
+  // breakpoint whose program said go on, in one call. Where single steps run
+  // on this thread (Machine::stepsHere): the byte at gpa goes back to
+  // `original` if it holds 0xCC, the parked vCPU takes one interrupt-masked
+  // step here, the 0xCC goes back, and when the step ended as a plain step
+  // the vCPU continues on its own thread; JS runs nowhere in between (the
+  // way through JS took a step's stop event, a promise and two more calls).
+  // Returns null where it cannot, having done nothing; else {shadow: the
+  // byte the step left under the 0xCC, continued, events: those queued
+  // meanwhile, in order, the step's own stop among them unless continued}.
+  Napi::Value stepOverAndContinue(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Machine& m = machine(env);
+    int vcpu = vcpuArg(info, 0);
+    uint64_t gpa = u64Arg(info, 1, "gpa");
+    uint64_t original = u64Arg(info, 2, "original");
+    if (original > 0xff) throw Napi::RangeError::New(env, "\"original\" is not a byte");
+    if (!m.stepsHere(vcpu) || m.state(vcpu) != VcpuState::kParked) return env.Null();
+    uint8_t* byte = hostRange(env, gpa, 1);
+    constexpr uint8_t kInt3 = 0xcc;
+    // As the debugger's own lift: only a 0xCC still there is ours to lift.
+    if (*byte == kInt3) {
+      *byte = static_cast<uint8_t>(original);
+      m.vmm().codeModified(gpa, 1);
+    }
+    RunOptions step;
+    step.mode = ResumeMode::kStep;
+    step.mask_interrupts = true;
+    queue_->holdWake();
+    try {
+      m.resume(vcpu, step);  // here: stepsHere held, and this thread runs no other vCPU
+    } catch (const VmmError& error) {
+      *byte = kInt3;
+      m.vmm().codeModified(gpa, 1);
+      if (queue_->releaseWake()) tsfn_.NonBlockingCall();
+      throw toJsError(env, error);
+    }
+    // The guest may have written the byte while it stepped: that is the shadow now.
+    const uint8_t shadow = *byte;
+    *byte = kInt3;
+    m.vmm().codeModified(gpa, 1);
+    std::vector<QueuedEvent> events = queue_->take();
+    auto stop = std::find_if(events.begin(), events.end(), [&](const QueuedEvent& e) {
+      return e.type == QueuedEvent::Type::kStop && e.stop.vcpu == vcpu;
+    });
+    const bool continued = stop != events.end() && stop->stop.kind == ExitKind::kStep;
+    if (continued) events.erase(stop);
+    // Before the continue: its stop, if it comes at once, wakes JS as usual.
+    queue_->releaseWake();
+    if (continued) m.resume(vcpu, RunOptions{});
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("shadow", Napi::Number::New(env, shadow));
+    out.Set("continued", Napi::Boolean::New(env, continued));
+    out.Set("events", eventsToJs(env, events));
+    return out;
   }
 
   Napi::Value pause(const Napi::CallbackInfo& info) {

@@ -71,8 +71,7 @@ bool Machine::resume(int vcpu, const RunOptions& options) {
   // A single step is one instruction: run it here rather than wake the
   // vCPU's thread and wait for it to wake this one (two thread hand-offs,
   // most of a step's cost).
-  const bool here = options.mode == ResumeMode::kStep && !options.has_range &&
-                    vmm_->runsOnAnyThread() && !othersRunning(vcpu);
+  const bool here = options.mode == ResumeMode::kStep && !options.has_range && stepsHere(vcpu);
   {
     std::lock_guard<std::mutex> lock(v.mutex);
     if (v.state != VcpuState::kParked) {
@@ -97,6 +96,8 @@ bool Machine::resume(int vcpu, const RunOptions& options) {
   sink_->onStop(event);
   return true;
 }
+
+bool Machine::stepsHere(int vcpu) { return vmm_->runsOnAnyThread() && !othersRunning(vcpu); }
 
 bool Machine::pause(int vcpu) {
   Vcpu& v = at(vcpu);

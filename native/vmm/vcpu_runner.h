@@ -47,6 +47,9 @@ class Machine {
   // (Vmm::runsOnAnyThread, no range, no other vCPU running): the vCPU is
   // parked again and its StopEvent is in the sink when it returns.
   bool resume(int vcpu, const RunOptions& options);
+  // Whether resume() would run a single step of `vcpu` on the caller's
+  // thread (Vmm::runsOnAnyThread, and no other vCPU running).
+  bool stepsHere(int vcpu);
   // Running -> a stop is requested; returns true when a StopEvent follows.
   bool pause(int vcpu);
   // pause() of every running vCPU; the vCPUs whose StopEvent will follow.
