@@ -80,7 +80,9 @@ export async function benchAgentExpressions(
       const from = gdb.text.length;
       const started = performance.now();
       gdb.send('continue');
-      const ended = await gdb.waitFor(/^dp \d+\r?$/m, 120000, from, LINES);
+      // Whole lines only: gdb may have written part of one, and the Ctrl-C
+      // typed once LINES are counted is echoed into whatever comes next.
+      const ended = await gdb.waitFor(/^dp \d+\r?\n/m, 120000, from, LINES);
       await stopWithCtrlC(gdb, from);
       const values = [...gdb.text.slice(from).matchAll(/^dp (\d+)\r?$/gm)].map((m) =>
         BigInt(m[1]!),
