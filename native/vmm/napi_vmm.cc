@@ -560,7 +560,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     const bool continued = stop != events.end() && stop->stop.kind == ExitKind::kStep;
     if (continued) events.erase(stop);
     // Before the continue: its stop, if it comes at once, wakes JS as usual.
-    queue_->releaseWake();
+    if (queue_->releaseWake()) tsfn_.NonBlockingCall();
     if (continued) m.resume(vcpu, RunOptions{});
     Napi::Object out = Napi::Object::New(env);
     out.Set("shadow", Napi::Number::New(env, shadow));
