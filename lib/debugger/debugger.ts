@@ -353,7 +353,11 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
     }
     this.phase = 'running';
     this.running.add(vcpu);
-    this.vmm.waitForStop(RESUME_WAIT_MS);
+    // In a microtask, not here: the next hit's silent resume would run inside
+    // this one's call chain, a level deeper each hit of a burst.
+    queueMicrotask(() => {
+      if (this.phase === 'running' && this.running.has(vcpu)) this.vmm.waitForStop(RESUME_WAIT_MS);
+    });
     return 'running';
   }
 

@@ -70,8 +70,9 @@ std::vector<QueuedEvent> EventQueue::takeWhen(
     if (!ready(events_)) {
       // Poll first: the stop of a vCPU just resumed (the next hit of a
       // breakpoint whose condition is false) most often comes within it.
-      lock.unlock();
+      // Read under the lock: a push the check above missed counts after it.
       uint64_t seen = pushes_.load(std::memory_order_acquire);
+      lock.unlock();
       const auto started = std::chrono::steady_clock::now();
       spinUntil(
           [&] {

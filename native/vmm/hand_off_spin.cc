@@ -32,7 +32,8 @@ inline void cpuRelax() {
 
 }  // namespace
 
-bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limit) {
+bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limit,
+               unsigned pollsPerYield) {
   static const int cpus = usableCpus();
   static const int room = cpus >= 2 ? cpus : 0;
   if (done()) return true;
@@ -49,8 +50,8 @@ bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limi
       break;
     }
     cpuRelax();
-    if ((i & 63) == 63) {
-      // The clock is a vDSO read; once in 64 polls keeps it off the poll's path.
+    if ((i & (pollsPerYield - 1)) == pollsPerYield - 1) {
+      // The clock is a vDSO read, kept off the poll's path.
       if (std::chrono::steady_clock::now() >= until) break;
       // Every couple of microseconds, let a thread waiting for this CPU run
       // (gdb printing a dprintf line the stub sent, the terminal behind it):
@@ -70,7 +71,10 @@ bool spinForInput(int fd, std::chrono::microseconds limit) {
         pollfd p{fd, POLLIN, 0};
         return poll(&p, 1, 0) != 0;  // readable, hung up, or an error to read
       },
-      limit);
+      // A poll() costs a system call: yield every four, every couple of
+      // microseconds as for cheap polls, so the debugger this thread waits
+      // for gets a CPU when it shares this one.
+      limit, 4);
 }
 
 }  // namespace vmm

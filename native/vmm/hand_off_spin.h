@@ -29,7 +29,11 @@ constexpr std::chrono::microseconds kHandOffSpin{200};
 // the poller); a thread that finds no room returns after the one ask and
 // sleeps as before. The JS thread and a vCPU thread wait for each other in
 // turn, so on two CPUs both may poll for the moment their turns overlap.
-bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limit);
+// `pollsPerYield` polls go by between yields of the CPU (a power of two):
+// 64 cheap polls (an atomic load and a pause each) take a couple of
+// microseconds; a poll that is a system call wants fewer.
+bool spinUntil(const std::function<bool()>& done, std::chrono::microseconds limit,
+               unsigned pollsPerYield = 64);
 
 // spinUntil for input on a file descriptor (the debugger's socket): true
 // once it is readable (or at its end), false after `limit`. The JS thread
