@@ -47,7 +47,6 @@ constexpr unsigned long kTssAddr = 0xfffbd000;  // 3 pages KVM needs on VMX with
 constexpr uint64_t kIdentityMapAddr = 0xfeffc000;
 constexpr uint64_t kRflagsIf = 1ull << 9;
 constexpr uint64_t kDr6Hits = 0xf;
-constexpr uint8_t kInt3 = 0xcc;
 constexpr uint64_t kPageSize = 4096;
 
 const char* errnoName(int err) {

@@ -531,12 +531,13 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     if (original > 0xff) throw Napi::RangeError::New(env, "\"original\" is not a byte");
     if (!m.stepsHere(vcpu) || m.state(vcpu) != VcpuState::kParked) return env.Null();
     uint8_t* byte = hostRange(env, gpa, 1);
-    constexpr uint8_t kInt3 = 0xcc;
-    // As the debugger's own lift: only a 0xCC still there is ours to lift.
-    if (*byte == kInt3) {
-      *byte = static_cast<uint8_t>(original);
+    // A write of the byte, as writeMemory does it: the engines drop code built from it.
+    auto put = [&](uint8_t value) {
+      *byte = value;
       m.vmm().codeModified(gpa, 1);
-    }
+    };
+    // As the debugger's own lift: only a 0xCC still there is ours to lift.
+    if (*byte == kInt3) put(static_cast<uint8_t>(original));
     RunOptions step;
     step.mode = ResumeMode::kStep;
     step.mask_interrupts = true;
@@ -544,15 +545,13 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     try {
       m.resume(vcpu, step);  // here: stepsHere held, and this thread runs no other vCPU
     } catch (const VmmError& error) {
-      *byte = kInt3;
-      m.vmm().codeModified(gpa, 1);
+      put(kInt3);
       if (queue_->releaseWake()) tsfn_.NonBlockingCall();
       throw toJsError(env, error);
     }
     // The guest may have written the byte while it stepped: that is the shadow now.
     const uint8_t shadow = *byte;
-    *byte = kInt3;
-    m.vmm().codeModified(gpa, 1);
+    put(kInt3);
     std::vector<QueuedEvent> events = queue_->take();
     auto stop = std::find_if(events.begin(), events.end(), [&](const QueuedEvent& e) {
       return e.type == QueuedEvent::Type::kStop && e.stop.vcpu == vcpu;

@@ -15,6 +15,9 @@
 
 namespace vmm {
 
+// The software breakpoint byte (int3) the debugger plants in guest memory.
+constexpr uint8_t kInt3 = 0xcc;
+
 // Why Vmm::run returned.
 enum class ExitKind {
   kPaused,         // requestStop() took effect
