@@ -63,8 +63,8 @@ export interface NativeAddon {
     onEvent: (event: NativeEvent) => void,
   ) => NativeVmm;
   backends(): string[];
-  /** Whether `fd` became readable within `microseconds` (at most 1000), polled on this thread. */
-  spinForInput(fd: number, microseconds: number): boolean;
+  /** Whether `fd` became readable within `microseconds` (at most 1000), polled on this thread; absent in an older addon. */
+  spinForInput?(fd: number, microseconds: number): boolean;
 }
 
 /**
