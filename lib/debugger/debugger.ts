@@ -308,9 +308,12 @@ export class Debugger extends EventEmitter<DebuggerEvents> {
       return;
     }
     this.phase = 'running';
+    // A lone vCPU's continue may start on this thread (ResumeOptions.startHere):
+    // the stop gdb waits for then most often needs no thread hand-off.
+    const startHere = actions.size === 1;
     for (const [vcpu, action] of actions) {
       if (this.vmm.vcpuState(vcpu) !== 'parked') continue;
-      this.vmm.resume(vcpu, resumeOptions(action));
+      this.vmm.resume(vcpu, { ...resumeOptions(action), startHere });
       this.running.add(vcpu);
     }
     if (this.running.size === 0) {

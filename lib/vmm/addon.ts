@@ -23,7 +23,13 @@ export interface NativeVmm {
   start(): void;
   resume(
     vcpu: number,
-    options: { step: boolean; maskInterrupts: boolean; rangeStart?: bigint; rangeEnd?: bigint },
+    options: {
+      step: boolean;
+      maskInterrupts: boolean;
+      startHere?: boolean;
+      rangeStart?: bigint;
+      rangeEnd?: bigint;
+    },
   ): boolean | undefined;
   /** One call for the step over a breakpoint and the continue after it (napi_vmm.cc); null where it cannot. */
   stepOverAndContinue?(

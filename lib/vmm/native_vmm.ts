@@ -323,13 +323,15 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
       step: options.step ?? false,
       maskInterrupts: options.maskInterrupts ?? false,
     };
+    if (options.startHere === true) native.startHere = true;
     if (options.range !== undefined) {
       native.rangeStart = options.range.start;
       native.rangeEnd = options.range.end;
     }
     this.registerCache.delete(vcpu);
-    // true: the addon ran the step on this thread and its stop waits in the
-    // queue for a drain; the caller's waitForStop most often takes it first.
+    // true: the addon ran the vCPU on this thread (a step, or a continue
+    // started here) and its stop waits in the queue for a drain; the
+    // caller's waitForStop most often takes it first.
     if (guard(() => this.native.resume(vcpu, native)) === true) {
       queueMicrotask(() => {
         if (!this.destroyed) this.waitForStop(0);

@@ -96,6 +96,14 @@ export interface ResumeOptions {
   range?: StepRange;
   /** Deliver no external interrupt while running (used while stepping). */
   maskInterrupts?: boolean;
+  /**
+   * A continue of the only vCPU to run: where the vmm can run it on the
+   * calling thread (emu), it starts there and moves to its own thread only
+   * if it has not stopped within a short budget (half a millisecond to a
+   * millisecond and a half), so that a stop that comes soon costs no thread
+   * hand-off. Ignored where the vmm cannot, or another vCPU is running.
+   */
+  startHere?: boolean;
 }
 
 export interface VmmEventMap {

@@ -348,6 +348,9 @@ class BhyveVmm : public Vmm {
     if (vm_set_step_range(v, range ? options.range_start : 0, range ? options.range_end : 0) != 0) {
       fail("vm_set_step_range", vcpu);
     }
+    if (vm_set_run_budget(v, static_cast<uint64_t>(options.budget.count())) != 0) {
+      fail("vm_set_run_budget", vcpu);
+    }
 #endif
     struct vm_exit vme;
     std::memset(&vme, 0, sizeof vme);
@@ -400,6 +403,11 @@ class BhyveVmm : public Vmm {
         exit.kind = ExitKind::kShutdown;
         exit.message = suspendReason(vme.u.suspended.how);
         exit.end = machineEnd(vme.u.suspended.how);
+        return exit;
+      case VM_EXITCODE_BOGUS:
+        // Nothing for user space (bhyve(8) runs the vCPU again), or the fake
+        // vmm's run budget spent.
+        exit.kind = ExitKind::kTimeUp;
         return exit;
       case VM_EXITCODE_SPINUP_AP:
         exit.kind = ExitKind::kStartAp;

@@ -126,6 +126,11 @@ struct vcpu {
   fakevmm_debug_status debug_status = {};
   // vm_set_step_range: [start, end) of rip; empty for plain steps.
   uint64_t step_range_start = 0, step_range_end = 0;
+  // vm_set_run_budget, and the end of the budget of the vm_run under way
+  // (which the ticker enforces).
+  uint64_t run_budget_us = 0;
+  bool has_run_deadline = false;
+  fakevmm::Clock::time_point run_deadline;
 
   // Used only by the thread running the engine.
   fakevmm::PendingExit pend;

@@ -570,6 +570,10 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
   }
   bool io_step_done = v->step_after_io;
   v->step_after_io = false;
+  v->has_run_deadline = v->run_budget_us > 0;
+  if (v->has_run_deadline) {
+    v->run_deadline = Clock::now() + std::chrono::microseconds(v->run_budget_us);
+  }
 
   vm_exit ex{};
   bool exit_from_engine = false;
@@ -601,6 +605,11 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     }
     v->kick = false;
     Clock::time_point now = Clock::now();
+    if (v->has_run_deadline && now >= v->run_deadline) {
+      ex.exitcode = VM_EXITCODE_BOGUS;
+      ex.rip = rip;
+      break;
+    }
     fakevmm::atpit_update(ctx, now);
     fakevmm::lapic_timer_update(v, now);
 
@@ -779,6 +788,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     v->nextrip = ex.rip + static_cast<uint64_t>(ex.inst_length);
   }
   v->in_run = false;
+  v->has_run_deadline = false;
   *vmrun->vm_exit = ex;
   if (vmrun->cpuset != nullptr && vmrun->cpusetsize > 0) {
     std::memset(vmrun->cpuset, 0, vmrun->cpusetsize);
@@ -944,6 +954,15 @@ int vm_set_step_range(struct vcpu* vcpu, uint64_t start, uint64_t end) {
   std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
   vcpu->step_range_start = start;
   vcpu->step_range_end = end;
+  return 0;
+}
+
+int vm_set_run_budget(struct vcpu* vcpu, uint64_t usec) {
+  if (vcpu == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  vcpu->run_budget_us = usec;
   return 0;
 }
 

@@ -481,6 +481,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
       Napi::Object o = info[1].As<Napi::Object>();
       options.mode = o.Get("step").ToBoolean() ? ResumeMode::kStep : ResumeMode::kContinue;
       options.mask_interrupts = o.Get("maskInterrupts").ToBoolean();
+      options.start_here = o.Get("startHere").ToBoolean();
       Napi::Value start = o.Get("rangeStart"), end = o.Get("rangeEnd");
       if (!start.IsUndefined() || !end.IsUndefined()) {
         if (!start.IsBigInt() || !end.IsBigInt()) {
@@ -499,8 +500,9 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
       }
     }
     bool stepped_here;
-    // A step run on this thread puts its stop in the queue: the caller
-    // drains it (the stop, most often, then needs no event-loop hop).
+    // A step (or a continue) that stopped on this thread puts its stop in
+    // the queue: the caller drains it (the stop, most often, then needs no
+    // event-loop hop).
     queue_->holdWake();
     try {
       stepped_here = machine_->resume(vcpu, options);
@@ -517,11 +519,13 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
   // on this thread (Machine::stepsHere): the byte at gpa goes back to
   // `original` if it holds 0xCC, the parked vCPU takes one interrupt-masked
   // step here, the 0xCC goes back, and when the step ended as a plain step
-  // the vCPU continues on its own thread; JS runs nowhere in between (the
-  // way through JS took a step's stop event, a promise and two more calls).
-  // Returns null where it cannot, having done nothing; else {shadow: the
-  // byte the step left under the 0xCC, continued, events: those queued
-  // meanwhile, in order, the step's own stop among them unless continued}.
+  // the vCPU continues, starting here (RunOptions::start_here); JS runs
+  // nowhere in between (the way through JS took a step's stop event, a
+  // promise and two more calls). Returns null where it cannot, having done
+  // nothing; else {shadow: the byte the step left under the 0xCC,
+  // continued, events: those queued by the step, in order, its own stop
+  // among them unless continued}. The continue's stop, when it came here,
+  // waits in the queue for the caller's waitForStop.
   Napi::Value stepOverAndContinue(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Machine& m = machine(env);
@@ -558,9 +562,20 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     });
     const bool continued = stop != events.end() && stop->stop.kind == ExitKind::kStep;
     if (continued) events.erase(stop);
-    // Before the continue: its stop, if it comes at once, wakes JS as usual.
-    if (queue_->releaseWake()) tsfn_.NonBlockingCall();
-    if (continued) m.resume(vcpu, RunOptions{});
+    bool stopped_here = false;
+    if (continued) {
+      RunOptions go;
+      go.start_here = true;
+      try {
+        stopped_here = m.resume(vcpu, go);
+      } catch (const VmmError& error) {
+        if (queue_->releaseWake()) tsfn_.NonBlockingCall();
+        throw toJsError(env, error);
+      }
+    }
+    // A stop that came here waits for the caller's waitForStop; one that
+    // comes on the vCPU's thread later wakes JS as usual.
+    if (queue_->releaseWake() && !stopped_here) tsfn_.NonBlockingCall();
     Napi::Object out = Napi::Object::New(env);
     out.Set("shadow", Napi::Number::New(env, shadow));
     out.Set("continued", Napi::Boolean::New(env, continued));

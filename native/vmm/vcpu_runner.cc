@@ -70,8 +70,13 @@ bool Machine::resume(int vcpu, const RunOptions& options) {
   Vcpu& v = at(vcpu);
   // A single step is one instruction: run it here rather than wake the
   // vCPU's thread and wait for it to wake this one (two thread hand-offs,
-  // most of a step's cost).
-  const bool here = options.mode == ResumeMode::kStep && !options.has_range && stepsHere(vcpu);
+  // most of a step's cost). A continue asked to start here runs here within
+  // a budget, for the same reason.
+  const bool step = options.mode == ResumeMode::kStep && !options.has_range;
+  const bool here =
+      (step || (options.mode == ResumeMode::kContinue && options.start_here)) && stepsHere(vcpu);
+  RunOptions run = options;
+  run.budget = here && !step ? kRunHereBudget : std::chrono::microseconds(0);
   {
     std::lock_guard<std::mutex> lock(v.mutex);
     if (v.state != VcpuState::kParked) {
@@ -88,9 +93,16 @@ bool Machine::resume(int vcpu, const RunOptions& options) {
       return false;
     }
   }
-  StopEvent event = runGuarded(vcpu, options);
+  StopEvent event = runGuarded(vcpu, run);
   {
     std::lock_guard<std::mutex> lock(v.mutex);
+    if (event.kind == ExitKind::kTimeUp) {
+      // Still running: the vCPU's own thread goes on from where it stands.
+      v.options.budget = std::chrono::microseconds(0);
+      v.go = true;
+      v.wake.notify_one();
+      return false;
+    }
     v.state = VcpuState::kParked;
   }
   sink_->onStop(event);
@@ -180,6 +192,10 @@ StopEvent Machine::runUntilStop(int vcpu, const RunOptions& options) {
         } else {
           startAp(exit.target_vcpu, exit.start_rip);
         }
+        continue;
+      case ExitKind::kTimeUp:
+        // The budget of a run on the caller's thread: resume() hands it over.
+        if (options.budget.count() > 0) return StopEvent{vcpu, exit.kind, exit.rip, ""};
         continue;
       case ExitKind::kStep:
         // Range stepping: the next step, without waking JS (a pause request

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -42,13 +43,20 @@ class Machine {
   // set); the others wait for INIT/SIPI.
   void start();
   VcpuState state(int vcpu);
+  // How long a continue with RunOptions::start_here runs on the caller's
+  // thread before the vCPU's own thread takes over. The caller's thread is
+  // Node's event loop: it waits meanwhile (a backend may overrun this by up
+  // to its timer's period, a millisecond on the fake vmm).
+  static constexpr std::chrono::microseconds kRunHereBudget{500};
+
   // Parked -> running. Throws VmmError{EBUSY} when the vCPU is not parked.
-  // Returns true when it ran a single step on the caller's thread instead
-  // (Vmm::runsOnAnyThread, no range, no other vCPU running): the vCPU is
-  // parked again and its StopEvent is in the sink when it returns.
+  // Returns true when the vCPU ran on the caller's thread and stopped there
+  // (a single step without a range, or a continue with start_here that
+  // stopped within kRunHereBudget; Vmm::runsOnAnyThread, no other vCPU
+  // running): it is parked again and its StopEvent is in the sink.
   bool resume(int vcpu, const RunOptions& options);
-  // Whether resume() would run a single step of `vcpu` on the caller's
-  // thread (Vmm::runsOnAnyThread, and no other vCPU running).
+  // Whether resume() would run `vcpu` on the caller's thread
+  // (Vmm::runsOnAnyThread, and no other vCPU running).
   bool stepsHere(int vcpu);
   // Running -> a stop is requested; returns true when a StopEvent follows.
   bool pause(int vcpu);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,10 @@ enum class ExitKind {
   kPortOut,        // OUT to a port the backend does not model
   kStartAp,        // INIT/SIPI sent to a vCPU user space must start
   kError,          // anything the backend cannot continue from
+  // Nothing of the guest's: the run's time budget (RunOptions::budget) is
+  // spent, or the hypervisor returned for a reason of its own (bhyve's
+  // VM_EXITCODE_BOGUS). The vCPU is at an instruction boundary; run again.
+  kTimeUp,
 };
 
 // How a kShutdown ended the machine, where the backend knows it. A power-off,
@@ -93,6 +98,16 @@ struct RunOptions {
   bool has_range = false;
   uint64_t range_start = 0, range_end = 0;
   bool inRange(uint64_t rip) const { return has_range && rip >= range_start && rip < range_end; }
+  // kContinue: where the backend runs on any thread and no other vCPU is
+  // running (Machine::stepsHere), start on the caller's thread and hand over
+  // to the vCPU's own thread only if it has not stopped within a budget
+  // (Machine::kRunHereBudget). A continue that stops soon (the next hit of a
+  // breakpoint whose condition is false, a dprintf) then costs no thread
+  // hand-off either way.
+  bool start_here = false;
+  // How long run() may go on before it returns kTimeUp (0: no limit). Set by
+  // the seam; backends that cannot keep it ignore it (they run on one thread).
+  std::chrono::microseconds budget{0};
 };
 
 // One contiguous range of guest-physical RAM and where it is mapped here.

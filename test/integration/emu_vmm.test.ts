@@ -110,3 +110,56 @@ describe('range stepping through the seam', () => {
     expect(stop.rip >= rip && stop.rip < rip + 0x10n).toBe(false);
   });
 });
+
+describe('a continue started on the calling thread (ResumeOptions.startHere)', () => {
+  const ADD_NUMBERS = symbol('up', 'add_numbers');
+  const COUNTER = symbol('up', 'counter');
+
+  async function stoppedAfterBanner(): Promise<BootedGuest> {
+    const g = bootKernel('up');
+    guest = g;
+    await g.waitForConsole(/up ok\n/);
+    await pause(g);
+    return g;
+  }
+
+  it('stops at each hit of a breakpoint as a continue on the vCPU thread does', async () => {
+    const g = await stoppedAfterBanner();
+    const gpa = Number(g.vmm.gla2gpa(0, ADD_NUMBERS));
+    const original = g.vmm.readPhysical(gpa, 1);
+    g.vmm.setBreakpointExits(true);
+    g.vmm.writePhysical(gpa, Buffer.from([0xcc]));
+    const passes: bigint[] = [];
+    for (let i = 0; i < 100; i++) {
+      const stopped = g.nextStop();
+      g.vmm.resume(0, { startHere: true });
+      await expect(stopped).resolves.toMatchObject({
+        vcpu: 0,
+        reason: 'breakpoint',
+        rip: ADD_NUMBERS,
+      });
+      expect(g.vmm.vcpuState(0)).toBe('parked');
+      passes.push(g.vmm.getRegisters(0).rsi); // add_numbers' b: the pass number
+      // Over the int3: the original byte for one step, then the 0xCC again.
+      g.vmm.writePhysical(gpa, original);
+      const stepped = g.nextStop();
+      g.vmm.resume(0, { step: true, maskInterrupts: true });
+      await expect(stepped).resolves.toMatchObject({ reason: 'step' });
+      g.vmm.writePhysical(gpa, Buffer.from([0xcc]));
+    }
+    for (let i = 1; i < passes.length; i++) expect(passes[i]! - passes[i - 1]!).toBe(1n);
+  });
+
+  it('goes on on the vCPU thread when it does not stop within its budget, and pauses as usual', async () => {
+    const g = await stoppedAfterBanner();
+    const counterGpa = Number(g.vmm.gla2gpa(0, COUNTER));
+    g.vmm.resume(0, { startHere: true });
+    // Nothing in this guest stops it: it runs on after the call returns.
+    expect(g.vmm.vcpuState(0)).toBe('running');
+    const before = g.vmm.readPhysical(counterGpa, 8).readBigUInt64LE();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(g.vmm.readPhysical(counterGpa, 8).readBigUInt64LE()).toBeGreaterThan(before);
+    await pause(g);
+    expect(g.vmm.vcpuState(0)).toBe('parked');
+  });
+});

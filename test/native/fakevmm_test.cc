@@ -835,6 +835,47 @@ void test_breakpoint_cycle() {
         "500 gdb breakpoint cycles (rax " + hex(g.reg(VM_REG_GUEST_RAX)) + ")");
 }
 
+// vm_set_run_budget: a run ends with BOGUS once its budget is spent, from a
+// busy loop and from a halt alike; an exit of the guest's comes first.
+void test_run_budget() {
+  Guest g("f-budget");
+  g.put(kCode, {0x48, 0xff, 0x04, 0x25, 0x00, 0x00, 0x03, 0x00,  // inc qword [0x30000]
+                0xeb, 0xf6});                                    // jmp back
+  vm_set_run_budget(g.cpu[0], 2000);
+  vm_exit e = g.run();
+  uint64_t rip = g.reg(VM_REG_GUEST_RIP);
+  uint64_t c1 = *g.counter(kData);
+  check(e.exitcode == VM_EXITCODE_BOGUS && e.inst_length == 0 && e.rip == rip &&
+            (rip == kCode || rip == kCode + 8) && c1 > 0,
+        "a busy loop's run ends with BOGUS at an instruction boundary (rip " + hex(rip) +
+            ", counter " + std::to_string(c1) + ")");
+  e = g.run();
+  check(e.exitcode == VM_EXITCODE_BOGUS && *g.counter(kData) > c1,
+        "the budget holds for the next run too, which goes on from there");
+
+  Guest h("f-budget-hlt");
+  h.put(kCode, {0xfb, 0xf4, 0xeb, 0xfd});  // sti; hlt; jmp back to the hlt
+  vm_set_run_budget(h.cpu[0], 2000);
+  e = h.run();
+  check(e.exitcode == VM_EXITCODE_BOGUS,
+        "a run halted with interrupts on (no HLT exits) ends with BOGUS (exit " +
+            std::to_string(e.exitcode) + ")");
+
+  Guest k("f-budget-bpt");
+  k.put(kCode, {0x90, 0xcc, 0xf4});
+  vm_set_capability(k.cpu[0], VM_CAP_BPT_EXIT, 1);
+  vm_set_run_budget(k.cpu[0], 2000);
+  e = k.run();
+  check(e.exitcode == VM_EXITCODE_BPT && e.rip == kCode + 1,
+        "an int3 within the budget exits as BPT");
+  vm_set_run_budget(k.cpu[0], 0);
+  vm_set_capability(k.cpu[0], VM_CAP_HALT_EXIT, 1);
+  e = k.run();
+  check(e.exitcode == VM_EXITCODE_HLT, "budget 0: the run goes on to the guest's next exit");
+  check(vm_set_run_budget(nullptr, 1) == -1 && errno == EINVAL,
+        "vm_set_run_budget(NULL) is EINVAL");
+}
+
 }  // namespace
 
 int main() {
@@ -855,6 +896,7 @@ int main() {
   test_write_log();
   test_write_other_vcpu();
   test_breakpoint_cycle();
+  test_run_budget();
   double s = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("fakevmm: %d passed, %d failed (%.2f s)\n", g_passed, g_failed, s);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -98,6 +98,16 @@ int vm_get_debug_status(struct vcpu* vcpu, struct fakevmm_debug_status* status);
  * steps (the default). On the vCPU's own thread, before vm_run. */
 int vm_set_step_range(struct vcpu* vcpu, uint64_t start, uint64_t end);
 
+/* A time budget for the vCPU's next vm_run calls: each returns
+ * VM_EXITCODE_BOGUS (rip where the vCPU stands, inst_length 0; bhyve's exit
+ * for "nothing to handle, run again") once it has run `usec` microseconds
+ * without another exit. The per-VM timer that ends it ticks every
+ * millisecond, so a run may overrun its budget by up to that. 0: no budget
+ * (the default). For a host that runs a vCPU for a while on a thread with
+ * other work to do, then hands it to a thread of its own. Before vm_run, on
+ * the thread that calls it. */
+int vm_set_run_budget(struct vcpu* vcpu, uint64_t usec);
+
 /* Observation for tests: the number of times the vCPU entered the emulator
  * (uc_emu_start calls) and the number of guest interrupts (external and
  * injected) delivered through the IDT/IVT. */
