@@ -258,6 +258,12 @@ class BhyveVmm : public Vmm {
 #endif
   }
 
+#if defined(VMM_FAKE_VMM)
+  bool stepOverKeepingCode(int vcpu, bool on) override {
+    return vm_set_step_over(vcpus_[vcpu], on ? 1 : 0) == 0;
+  }
+#endif
+
   // Applied by each vCPU's own thread before it runs: bhyve freezes a vCPU
   // for capability changes, which a running vCPU would make us wait for.
   void setBreakpointExits(bool on) override { breakpoint_exits_ = on; }

@@ -126,6 +126,7 @@ struct vcpu {
   fakevmm_debug_status debug_status = {};
   // vm_set_step_range: [start, end) of rip; empty for plain steps.
   uint64_t step_range_start = 0, step_range_end = 0;
+  bool step_over = false;  // vm_set_step_over
   // vm_set_run_budget, and the end of the budget of the vm_run under way
   // (which the ticker enforces).
   uint64_t run_budget_us = 0;
@@ -136,6 +137,9 @@ struct vcpu {
   fakevmm::PendingExit pend;
   std::deque<vm_exit> pend_extra;  // OUTS elements after the first
   int step_count = 0;
+  // vm_set_step_over, until the stepped-over instruction's hook: its step
+  // looks blocks up in the step-over set.
+  bool step_over_armed = false;
   bool step_done = false;
   bool stepping = false;
   // Range stepping in this engine run: linear [start, end) (the range plus the CS base).

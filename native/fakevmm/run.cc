@@ -250,6 +250,14 @@ bool on_invalid(uc_engine* uc, void* user) {
 
 void on_step(uc_engine* uc, uint64_t address, uint32_t, void* user) {
   vcpu* v = static_cast<vcpu*>(user);
+  if (v->step_over_armed) {
+    // The stepped-over instruction is the block just looked up: whatever the
+    // step runs after it (an exception's handler) is looked up in the plain
+    // step set, so the step-over set holds blocks at breakpoints only, each
+    // built with its original byte back.
+    v->step_over_armed = false;
+    fvi_set_step_over_blocks(uc, 0);
+  }
   if (++v->step_count >= 2) {
     if (v->step_in_range && address >= v->step_linear_start && address < v->step_linear_end) {
       return;  // range stepping: this boundary is inside the range, go on
@@ -570,6 +578,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
   }
   bool io_step_done = v->step_after_io;
   v->step_after_io = false;
+  v->step_over_armed = v->step_over;
   v->has_run_deadline = v->run_budget_us > 0;
   if (v->has_run_deadline) {
     v->run_deadline = Clock::now() + std::chrono::microseconds(v->run_budget_us);
@@ -647,6 +656,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     fakevmm::drop_stale_code(v);
     fakevmm::refresh_code_tlb(v);
     set_step_hook(v, v->stepping);
+    fvi_set_step_over_blocks(uc, v->stepping && v->step_over_armed ? 1 : 0);
     apply_debug_slots(v);
     v->pend = fakevmm::PendingExit();
     v->pend_extra.clear();
@@ -954,6 +964,15 @@ int vm_set_step_range(struct vcpu* vcpu, uint64_t start, uint64_t end) {
   std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
   vcpu->step_range_start = start;
   vcpu->step_range_end = end;
+  return 0;
+}
+
+int vm_set_step_over(struct vcpu* vcpu, int on) {
+  if (vcpu == nullptr) {
+    return fail(EINVAL, -1);
+  }
+  std::lock_guard<std::mutex> lk(vcpu->ctx->mu);
+  vcpu->step_over = on != 0;
   return 0;
 }
 

@@ -317,15 +317,21 @@ void fvi_flush_tlb(uc_engine* uc) { tlb_flush(cpu_of(uc)); }
 // Unicorn has no trace events, so the dstate bitmap is free to key a second
 // set of blocks. Blocks only chain to blocks found under the same key, and
 // uc_emu_start never changes it, so the sets never jump into each other.
-enum { STEP_BLOCKS_BIT = 0 };
+enum { STEP_BLOCKS_BIT = 0, STEP_OVER_BLOCKS_BIT = 1 };
 
-void fvi_set_step_blocks(uc_engine* uc, int on) {
+static void set_dstate_bit(uc_engine* uc, int bit, int on) {
   CPUState* cs = cpu_of(uc);
   if (on) {
-    cs->trace_dstate[0] |= 1ul << STEP_BLOCKS_BIT;
+    cs->trace_dstate[0] |= 1ul << bit;
   } else {
-    cs->trace_dstate[0] &= ~(1ul << STEP_BLOCKS_BIT);
+    cs->trace_dstate[0] &= ~(1ul << bit);
   }
+}
+
+void fvi_set_step_blocks(uc_engine* uc, int on) { set_dstate_bit(uc, STEP_BLOCKS_BIT, on); }
+
+void fvi_set_step_over_blocks(uc_engine* uc, int on) {
+  set_dstate_bit(uc, STEP_OVER_BLOCKS_BIT, on);
 }
 
 void fvi_forget_hook_blocks(uc_hook hook) {

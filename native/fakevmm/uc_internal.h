@@ -146,6 +146,14 @@ void fvi_flush_tlb(uc_engine* uc);
 // and neither needs a flush when stepping starts or stops.
 void fvi_set_step_blocks(uc_engine* uc, int on);
 
+// A third set, for steps over a debugger's breakpoint (vm_set_step_over):
+// with the step set's key, blocks looked up by the steps that follow are
+// those of the step-over set (on) or the plain step set (off). A block in
+// it is only ever built and run with the original byte back under the
+// breakpoint, so neither that byte nor the 0xCC needs the code built from
+// the other dropped when they swap.
+void fvi_set_step_over_blocks(uc_engine* uc, int on);
+
 // Make Unicorn forget which translated blocks `hook` was compiled into, so
 // that uc_hook_del leaves them cached (uc_hook_del drops every block the
 // hook instrumented, and with it every other block on the same guest

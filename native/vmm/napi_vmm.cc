@@ -535,13 +535,26 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     if (original > 0xff) throw Napi::RangeError::New(env, "\"original\" is not a byte");
     if (!m.stepsHere(vcpu) || m.state(vcpu) != VcpuState::kParked) return env.Null();
     uint8_t* byte = hostRange(env, gpa, 1);
-    // A write of the byte, as writeMemory does it: the engines drop code built from it.
-    auto put = [&](uint8_t value) {
-      *byte = value;
-      m.vmm().codeModified(gpa, 1);
-    };
     // As the debugger's own lift: only a 0xCC still there is ours to lift.
-    if (*byte == kInt3) put(static_cast<uint8_t>(original));
+    // Where the backend steps over it from code of its own, the swaps drop
+    // no code (on emu, the int3's block and the step's were otherwise both
+    // translated again at every hit); else each is a write as writeMemory's.
+    bool kept = false;
+    if (*byte == kInt3) {
+      *byte = static_cast<uint8_t>(original);
+      kept = m.vmm().stepOverKeepingCode(vcpu, true);
+      if (!kept) m.vmm().codeModified(gpa, 1);
+    }
+    // The 0xCC back; returns what the byte held after the step (the guest
+    // may have written it: that is the shadow now). Code built from another
+    // byte than those two, or by a vCPU the step started (a SIPI), is dropped.
+    auto plant = [&] {
+      const uint8_t after = *byte;
+      if (kept) m.vmm().stepOverKeepingCode(vcpu, false);
+      *byte = kInt3;
+      if (!kept || after != original || m.othersRunning(vcpu)) m.vmm().codeModified(gpa, 1);
+      return after;
+    };
     RunOptions step;
     step.mode = ResumeMode::kStep;
     step.mask_interrupts = true;
@@ -549,13 +562,11 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     try {
       m.resume(vcpu, step);  // here: stepsHere held, and this thread runs no other vCPU
     } catch (const VmmError& error) {
-      put(kInt3);
+      plant();
       if (queue_->releaseWake()) tsfn_.NonBlockingCall();
       throw toJsError(env, error);
     }
-    // The guest may have written the byte while it stepped: that is the shadow now.
-    const uint8_t shadow = *byte;
-    put(kInt3);
+    const uint8_t shadow = plant();
     std::vector<QueuedEvent> events = queue_->take();
     auto stop = std::find_if(events.begin(), events.end(), [&](const QueuedEvent& e) {
       return e.type == QueuedEvent::Type::kStop && e.stop.vcpu == vcpu;

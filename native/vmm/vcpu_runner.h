@@ -58,6 +58,8 @@ class Machine {
   // Whether resume() would run `vcpu` on the caller's thread
   // (Vmm::runsOnAnyThread, and no other vCPU running).
   bool stepsHere(int vcpu);
+  // Whether a vCPU other than `vcpu` is running.
+  bool othersRunning(int vcpu);
   // Running -> a stop is requested; returns true when a StopEvent follows.
   bool pause(int vcpu);
   // pause() of every running vCPU; the vCPUs whose StopEvent will follow.
@@ -81,7 +83,6 @@ class Machine {
   StopEvent runUntilStop(int vcpu, const RunOptions& options);
   // runUntilStop with a VmmError as a kError stop.
   StopEvent runGuarded(int vcpu, const RunOptions& options);
-  bool othersRunning(int vcpu);
   void startAp(int vcpu, uint64_t rip);
   // An AP the hypervisor started (Vmm::startsApsItself) is now running.
   void markStarted(int vcpu);

@@ -152,6 +152,16 @@ class Vmm {
   // translated-code caches drop them.
   virtual void codeModified(uint64_t gpa, uint64_t len) {}
 
+  // Optional: the caller steps over its own software breakpoint at gpa
+  // and has written the original byte back over the 0xCC without
+  // codeModified; after the step it writes the 0xCC back the same way and
+  // calls this with on = false. Meanwhile the backend runs the vCPU's step
+  // from translated code of its own, so that the code translated from the
+  // 0xCC stays valid and the step's is kept for the next time. Only with
+  // the vCPU parked and no other running. False: the backend has no such
+  // thing, and the caller tells it of both writes (codeModified).
+  virtual bool stepOverKeepingCode(int vcpu, bool on) { return false; }
+
   // Breakpoint exits for int3 (all vCPUs).
   virtual void setBreakpointExits(bool on) = 0;
 

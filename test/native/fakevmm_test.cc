@@ -835,6 +835,55 @@ void test_breakpoint_cycle() {
         "500 gdb breakpoint cycles (rax " + hex(g.reg(VM_REG_GUEST_RAX)) + ")");
 }
 
+// vm_set_step_over: the host swaps a breakpoint's byte without
+// vm_code_modified around a step, and every step and run executes what the
+// guest's memory holds at that moment: the original at the step over, the
+// int3 after it, a breakpoint right behind the stepped-over one included.
+void test_step_over_keeping_code() {
+  Guest g("f-stepover");
+  g.put(kCode, {0x48, 0xff, 0xc0,  // +0: inc rax
+                0xeb, 0x00,        // +3: jmp +5 (breakpoint A), which ends its block
+                0x48, 0xff, 0xc3,  // +5: inc rbx (breakpoint B)
+                0xeb, 0xf6});      // +8: jmp +0
+  vm_set_capability(g.cpu[0], VM_CAP_BPT_EXIT, 1);
+  const uint64_t a = kCode + 3, b = kCode + 5;
+  write_code(g, a, 0xcc);
+  write_code(g, b, 0xcc);
+  // Over the breakpoint at `at`, whose original byte is `original`: where the step stopped.
+  auto step_over = [&](uint64_t at, uint8_t original) {
+    set_rip(g, at);
+    g.mem[at] = original;
+    vm_set_step_over(g.cpu[0], 1);
+    vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 1);
+    vm_exit e = g.run();
+    vm_set_capability(g.cpu[0], VM_CAP_MTRAP_EXIT, 0);
+    vm_set_step_over(g.cpu[0], 0);
+    g.mem[at] = 0xcc;
+    return e.exitcode == VM_EXITCODE_MTRAP ? g.reg(VM_REG_GUEST_RIP) : ~uint64_t{0};
+  };
+  bool ok = true;
+  int i = 0;
+  for (; i < 300 && ok; i++) {
+    vm_exit e = g.run();
+    ok = e.exitcode == VM_EXITCODE_BPT && e.rip == a && step_over(a, 0xeb) == b;
+    e = g.run();
+    ok = ok && e.exitcode == VM_EXITCODE_BPT && e.rip == b && step_over(b, 0x48) == kCode + 8;
+  }
+  check(ok && g.reg(VM_REG_GUEST_RAX) == 300 && g.reg(VM_REG_GUEST_RBX) == 300,
+        "300 steps over two breakpoints in a row, the bytes swapped without dropping code (" +
+            std::to_string(i) + " rounds, rax " + hex(g.reg(VM_REG_GUEST_RAX)) + ")");
+  // The instruction under A changes (jmp +5 -> nop; nop) through a write the
+  // host reports: the step over A runs the new one.
+  g.mem[a + 1] = 0x90;
+  vm_code_modified(g.ctx, a + 1, 1);
+  vm_exit e = g.run();
+  uint64_t stopped = step_over(a, 0x90);
+  check(e.exitcode == VM_EXITCODE_BPT && e.rip == a && stopped == a + 1,
+        "a step over after the code under the breakpoint changed runs the new code (stopped at " +
+            hex(stopped) + ")");
+  check(vm_set_step_over(nullptr, 1) == -1 && errno == EINVAL, "vm_set_step_over(NULL) is EINVAL");
+}
+
 // vm_set_run_budget: a run ends with BOGUS once its budget is spent, from a
 // busy loop and from a halt alike; an exit of the guest's comes first.
 void test_run_budget() {
@@ -897,6 +946,7 @@ int main() {
   test_write_other_vcpu();
   test_breakpoint_cycle();
   test_run_budget();
+  test_step_over_keeping_code();
   double s = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("fakevmm: %d passed, %d failed (%.2f s)\n", g_passed, g_failed, s);
   std::printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -98,6 +98,19 @@ int vm_get_debug_status(struct vcpu* vcpu, struct fakevmm_debug_status* status);
  * steps (the default). On the vCPU's own thread, before vm_run. */
 int vm_set_step_range(struct vcpu* vcpu, uint64_t start, uint64_t end);
 
+/* A debugger's step over its own software breakpoint, without dropping
+ * translated code: the host has written the original byte back over the
+ * 0xCC directly, without vm_code_modified, and will write the 0xCC back the
+ * same way after the step. While on, the vCPU's steps (VM_CAP_MTRAP_EXIT)
+ * run from a set of translated code of their own, only ever built with the
+ * original byte there, so the code the vCPU built from the 0xCC stays
+ * valid, and the next step over the same breakpoint translates nothing
+ * either. A guest write to the byte drops code from every set, as any
+ * write to code does. Only with no other vCPU running (one that ran with
+ * the original byte would keep code built from it). Off (0) after the
+ * step. On the vCPU's own thread, before vm_run. */
+int vm_set_step_over(struct vcpu* vcpu, int on);
+
 /* A time budget for the vCPU's next vm_run calls: each returns
  * VM_EXITCODE_BOGUS (rip where the vCPU stands, inst_length 0; bhyve's exit
  * for "nothing to handle, run again") once it has run `usec` microseconds
