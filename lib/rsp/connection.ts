@@ -31,6 +31,12 @@ export interface RspConnectionOptions {
    * would see it overwritten.
    */
   reuseFrames?: boolean;
+  /**
+   * Writes what the stream's destination takes now of a frame, around the
+   * stream (Vmm.writeSocketNow); returns how many bytes. Used only while
+   * the stream holds nothing unwritten; the rest goes through the stream.
+   */
+  writeNow?: (frame: Buffer) => number;
 }
 
 /** Leading `+`s a kept frame buffer has room for, beyond PacketSize. */
@@ -68,6 +74,7 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
   private acksOwed = 0;
   private ackFlushQueued = false;
   private readonly frames: FrameStore | undefined;
+  private readonly writeNow: ((frame: Buffer) => number) | undefined;
   /** Where bulk reads and their frames go, made on the first bulk read; null where unavailable. */
   private bulk: BulkMemory | null | undefined;
 
@@ -80,6 +87,7 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.reader = new PacketReader(maxPacket);
     this.runLength = options.runLength ?? true;
     this.trace = options.trace;
+    this.writeNow = options.writeNow;
     this.maxRetransmits = options.maxRetransmits ?? 5;
     this.frames =
       options.reuseFrames === true
@@ -158,11 +166,29 @@ export class RspConnection extends EventEmitter<ConnectionEvents> {
     this.write(out);
   }
 
+  /**
+   * Bytes read from the stream's source by other means (Vmm.readSocketNow),
+   * handled as if the stream had delivered them: only while the stream
+   * holds nothing it has read but not delivered.
+   */
+  feed(chunk: Buffer): void {
+    if (!this.closed) this.onData(chunk);
+  }
+
   /** Writes a frame; a kept frame buffer stays taken until the write is done. */
   private write(frame: Buffer): void {
     const done = this.frames?.writing(frame);
-    if (done === undefined) this.stream.write(frame);
-    else this.stream.write(frame, done);
+    let written = 0;
+    if (this.writeNow !== undefined && this.stream.writableLength === 0) {
+      written = this.writeNow(frame);
+    }
+    if (written >= frame.length) {
+      done?.();
+      return;
+    }
+    const rest = written === 0 ? frame : frame.subarray(written);
+    if (done === undefined) this.stream.write(rest);
+    else this.stream.write(rest, done);
   }
 
   /** Ends the stream; pending writes are flushed first. */

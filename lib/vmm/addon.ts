@@ -71,6 +71,10 @@ export interface NativeAddon {
   backends(): string[];
   /** Whether `fd` became readable within `microseconds` (at most 1000), polled on this thread; absent in an older addon. */
   spinForInput?(fd: number, microseconds: number): boolean;
+  /** What the socket holds now, or null (socket_now.h); absent from older addons. */
+  readSocketNow?(fd: number, maxBytes: number): Buffer | null;
+  /** How many bytes of `data` the socket took now; absent from older addons. */
+  writeSocketNow?(fd: number, data: Buffer): number;
 }
 
 /**

@@ -365,6 +365,16 @@ export class NativeBackedVmm extends EventEmitter<VmmEventMap> implements Vmm {
     return { shadow: result.shadow, continued: result.continued };
   }
 
+  readSocketNow(fd: number, maxBytes: number): Buffer | undefined {
+    if (typeof this.addon.readSocketNow !== 'function') return undefined;
+    return this.addon.readSocketNow(fd, maxBytes) ?? undefined;
+  }
+
+  writeSocketNow(fd: number, data: Buffer): number {
+    if (typeof this.addon.writeSocketNow !== 'function') return 0;
+    return this.addon.writeSocketNow(fd, data);
+  }
+
   spinForInput(fd: number, microseconds: number): boolean {
     // An addon built before it had the call: no polling.
     if (typeof this.addon.spinForInput !== 'function') return false;

@@ -182,6 +182,20 @@ export interface Vmm extends EventEmitter<VmmEventMap> {
    */
   spinForInput?(fd: number, microseconds: number): boolean;
   /**
+   * What `fd` (the debugger's socket) holds now, read on this thread
+   * without a turn of the event loop; undefined when there is nothing to
+   * take now (no data, the end, an error: Node's own read finds those).
+   * Absent where the backend cannot.
+   */
+  readSocketNow?(fd: number, maxBytes: number): Buffer | undefined;
+  /**
+   * Writes what `fd` takes now of `data`, bypassing Node's stream; returns
+   * how many bytes (0: none, the caller writes them through the stream).
+   * Only while nothing the stream holds waits to be written. Absent where
+   * the backend cannot.
+   */
+  writeSocketNow?(fd: number, data: Buffer): number;
+  /**
    * Steps parked `vcpu` over the software breakpoint at `gpa` (the byte
    * `original` in place of its 0xCC for one interrupt-masked step, the 0xCC
    * back) and, when that step ended as a plain step, continues it, in one

@@ -9,6 +9,7 @@
 #include "vmm/event_queue.h"
 #include "vmm/hand_off_spin.h"
 #include "vmm/register_convert.h"
+#include "vmm/socket_now.h"
 #include "vmm/vcpu_runner.h"
 #include "vmm/vmm.h"
 
@@ -683,12 +684,43 @@ Napi::Value spinForInputJs(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, spinForInput(fd, std::chrono::microseconds(us)));
 }
 
+// readSocketNow(fd, maxBytes): a Buffer of what the socket holds now (at
+// most maxBytes), or null when there is nothing to take now (socket_now.h).
+Napi::Value readSocketNowJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "readSocketNow(fd, maxBytes) takes two numbers");
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const int64_t max = info[1].As<Napi::Number>().Int64Value();
+  if (max <= 0 || max > (int64_t{1} << 20)) {
+    throw Napi::RangeError::New(env, "\"maxBytes\" is not 1 to 1 MiB");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(max));
+  const size_t n = readNow(fd, bytes.data(), bytes.size());
+  if (n == 0) return env.Null();
+  return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), n);
+}
+
+// writeSocketNow(fd, buffer): how many bytes of buffer the socket took now.
+Napi::Value writeSocketNowJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsBuffer()) {
+    throw Napi::TypeError::New(env, "writeSocketNow(fd, buffer) takes a number and a Buffer");
+  }
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
+  return Napi::Number::New(env, static_cast<double>(writeNow(fd, data.Data(), data.Length())));
+}
+
 }  // namespace
 
 void initNapiVmm(Napi::Env env, Napi::Object exports) {
   exports.Set("Vmm", VmmObject::define(env));
   exports.Set("backends", Napi::Function::New(env, backends, "backends"));
   exports.Set("spinForInput", Napi::Function::New(env, spinForInputJs, "spinForInput"));
+  exports.Set("readSocketNow", Napi::Function::New(env, readSocketNowJs, "readSocketNow"));
+  exports.Set("writeSocketNow", Napi::Function::New(env, writeSocketNowJs, "writeSocketNow"));
 }
 
 }  // namespace vmm

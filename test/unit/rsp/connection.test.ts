@@ -11,6 +11,8 @@ import { framePacket } from '../../../lib/rsp/packet_writer';
  */
 class FakeStream extends EventEmitter {
   readonly written: Buffer[] = [];
+  /** Bytes the stream holds unwritten, as a socket's writableLength. */
+  writableLength = 0;
   /** What each write held at the moment it was written. */
   readonly snapshots: string[] = [];
   readonly callbacks: (() => void)[] = [];
@@ -368,3 +370,40 @@ function sumOf(text: string): string {
   for (const c of Buffer.from(text, 'latin1')) sum += c;
   return (sum & 0xff).toString(16).padStart(2, '0');
 }
+
+describe('RspConnection: writes and reads around the stream (writeNow, feed)', () => {
+  it('writes a reply through writeNow when the stream holds nothing, the rest through the stream', () => {
+    const taken: string[] = [];
+    let room = Infinity;
+    const writeNow = (frame: Buffer) => {
+      const n = Math.min(frame.length, room);
+      taken.push(frame.toString('latin1', 0, n));
+      return n;
+    };
+    const { stream, connection } = open({ writeNow });
+    connection.disableAcks();
+    connection.send('OK');
+    expect(taken).toEqual(['$OK#9a']);
+    expect(stream.take()).toBe('');
+    room = 3; // the socket takes part of it now
+    connection.send('E01');
+    expect(taken[1]).toBe('$E0');
+    expect(stream.take()).toBe('1#a6');
+    stream.writableLength = 10; // earlier bytes still wait: this one goes after them
+    connection.send('OK');
+    expect(taken).toHaveLength(2);
+    expect(stream.take()).toBe('$OK#9a');
+  });
+
+  it('hands on what feed() gives as if the stream had read it, and nothing once closed', () => {
+    const { stream, connection, packets, interrupts } = open();
+    connection.disableAcks();
+    connection.feed(Buffer.from('$g#67\x03$qOff', 'latin1'));
+    connection.feed(Buffer.from('sets#4b', 'latin1'));
+    expect(packets).toEqual(['g', 'qOffsets']);
+    expect(interrupts()).toBe(1);
+    stream.end();
+    connection.feed(Buffer.from('$?#3f', 'latin1'));
+    expect(packets).toEqual(['g', 'qOffsets']);
+  });
+});
