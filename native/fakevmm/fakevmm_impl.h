@@ -128,10 +128,9 @@ struct vcpu {
   uint64_t step_range_start = 0, step_range_end = 0;
   bool step_over = false;  // vm_set_step_over
   // vm_set_run_budget, and the end of the budget of the vm_run under way
-  // (which the ticker enforces).
+  // (which the ticker enforces; the end of time where there is none).
   uint64_t run_budget_us = 0;
-  bool has_run_deadline = false;
-  fakevmm::Clock::time_point run_deadline;
+  fakevmm::Clock::time_point run_deadline = fakevmm::Clock::time_point::max();
 
   // Used only by the thread running the engine.
   fakevmm::PendingExit pend;

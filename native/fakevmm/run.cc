@@ -579,10 +579,9 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
   bool io_step_done = v->step_after_io;
   v->step_after_io = false;
   v->step_over_armed = v->step_over;
-  v->has_run_deadline = v->run_budget_us > 0;
-  if (v->has_run_deadline) {
-    v->run_deadline = Clock::now() + std::chrono::microseconds(v->run_budget_us);
-  }
+  v->run_deadline = v->run_budget_us > 0
+                        ? Clock::now() + std::chrono::microseconds(v->run_budget_us)
+                        : Clock::time_point::max();
 
   vm_exit ex{};
   bool exit_from_engine = false;
@@ -614,7 +613,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     }
     v->kick = false;
     Clock::time_point now = Clock::now();
-    if (v->has_run_deadline && now >= v->run_deadline) {
+    if (now >= v->run_deadline) {
       ex.exitcode = VM_EXITCODE_BOGUS;
       ex.rip = rip;
       break;
@@ -798,7 +797,7 @@ int vm_run(struct vcpu* v, struct vm_run* vmrun) {
     v->nextrip = ex.rip + static_cast<uint64_t>(ex.inst_length);
   }
   v->in_run = false;
-  v->has_run_deadline = false;
+  v->run_deadline = Clock::time_point::max();
   *vmrun->vm_exit = ex;
   if (vmrun->cpuset != nullptr && vmrun->cpusetsize > 0) {
     std::memset(vmrun->cpuset, 0, vmrun->cpusetsize);

@@ -66,7 +66,7 @@ void ticker_main(VmCtx* ctx) {
       if (v->in_emu) {
         bool slice_over =
             !ctx->run_queue.empty() && now - v->slice_start > std::chrono::microseconds(2000);
-        bool budget_spent = v->has_run_deadline && now >= v->run_deadline;
+        bool budget_spent = now >= v->run_deadline;
         if (v->kick || slice_over || budget_spent || (pending && !v->caps[VM_CAP_MASK_HWINTR])) {
           // Also retries a stop that raced with the start of uc_emu_start.
           fakevmm::kick_locked(v);

@@ -475,6 +475,13 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     return info.Env().Undefined();
   }
 
+  // Ends a queue_->holdWake(): a push meanwhile that asked for no drain is
+  // owed one through the thread-safe function, unless the caller drains the
+  // queue itself (a vCPU that stopped on this thread).
+  void releaseWake(bool caller_drains = false) {
+    if (queue_->releaseWake() && !caller_drains) tsfn_.NonBlockingCall();
+  }
+
   Napi::Value resume(const Napi::CallbackInfo& info) {
     int vcpu = vcpuArg(info, 0);
     RunOptions options;
@@ -508,16 +515,16 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     try {
       stepped_here = machine_->resume(vcpu, options);
     } catch (const VmmError& error) {
-      if (queue_->releaseWake()) tsfn_.NonBlockingCall();
+      releaseWake();
       throw toJsError(info.Env(), error);
     }
-    if (queue_->releaseWake() && !stepped_here) tsfn_.NonBlockingCall();
+    releaseWake(stepped_here);
     return Napi::Boolean::New(info.Env(), stepped_here);
   }
 
   // stepOverAndContinue(vcpu, gpa, original): the silent resume of a
   // breakpoint whose program said go on, in one call. Where single steps run
-  // on this thread (Machine::stepsHere): the byte at gpa goes back to
+  // on this thread (Machine::runsHere): the byte at gpa goes back to
   // `original` if it holds 0xCC, the parked vCPU takes one interrupt-masked
   // step here, the 0xCC goes back, and when the step ended as a plain step
   // the vCPU continues, starting here (RunOptions::start_here); JS runs
@@ -534,7 +541,7 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     uint64_t gpa = u64Arg(info, 1, "gpa");
     uint64_t original = u64Arg(info, 2, "original");
     if (original > 0xff) throw Napi::RangeError::New(env, "\"original\" is not a byte");
-    if (!m.stepsHere(vcpu) || m.state(vcpu) != VcpuState::kParked) return env.Null();
+    if (!m.runsHere(vcpu) || m.state(vcpu) != VcpuState::kParked) return env.Null();
     uint8_t* byte = hostRange(env, gpa, 1);
     // As the debugger's own lift: only a 0xCC still there is ours to lift.
     // Where the backend steps over it from code of its own, the swaps drop
@@ -561,10 +568,10 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
     step.mask_interrupts = true;
     queue_->holdWake();
     try {
-      m.resume(vcpu, step);  // here: stepsHere held, and this thread runs no other vCPU
+      m.resume(vcpu, step);  // here: runsHere held, and this thread runs no other vCPU
     } catch (const VmmError& error) {
       plant();
-      if (queue_->releaseWake()) tsfn_.NonBlockingCall();
+      releaseWake();
       throw toJsError(env, error);
     }
     const uint8_t shadow = plant();
@@ -581,13 +588,13 @@ class VmmObject : public Napi::ObjectWrap<VmmObject> {
       try {
         stopped_here = m.resume(vcpu, go);
       } catch (const VmmError& error) {
-        if (queue_->releaseWake()) tsfn_.NonBlockingCall();
+        releaseWake();
         throw toJsError(env, error);
       }
     }
     // A stop that came here waits for the caller's waitForStop; one that
     // comes on the vCPU's thread later wakes JS as usual.
-    if (queue_->releaseWake() && !stopped_here) tsfn_.NonBlockingCall();
+    releaseWake(stopped_here);
     Napi::Object out = Napi::Object::New(env);
     out.Set("shadow", Napi::Number::New(env, shadow));
     out.Set("continued", Napi::Boolean::New(env, continued));
@@ -696,8 +703,10 @@ Napi::Value readSocketNowJs(const Napi::CallbackInfo& info) {
   if (max <= 0 || max > (int64_t{1} << 20)) {
     throw Napi::RangeError::New(env, "\"maxBytes\" is not 1 to 1 MiB");
   }
-  std::vector<uint8_t> bytes(static_cast<size_t>(max));
-  const size_t n = readNow(fd, bytes.data(), bytes.size());
+  // Read into one buffer kept per JS thread, not a new one a request.
+  static thread_local std::vector<uint8_t> bytes;
+  if (bytes.size() < static_cast<size_t>(max)) bytes.resize(static_cast<size_t>(max));
+  const size_t n = readNow(fd, bytes.data(), static_cast<size_t>(max));
   if (n == 0) return env.Null();
   return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), n);
 }

@@ -74,7 +74,7 @@ bool Machine::resume(int vcpu, const RunOptions& options) {
   // a budget, for the same reason.
   const bool step = options.mode == ResumeMode::kStep && !options.has_range;
   const bool here =
-      (step || (options.mode == ResumeMode::kContinue && options.start_here)) && stepsHere(vcpu);
+      (step || (options.mode == ResumeMode::kContinue && options.start_here)) && runsHere(vcpu);
   RunOptions run = options;
   run.budget = here && !step ? kRunHereBudget : std::chrono::microseconds(0);
   {
@@ -109,7 +109,7 @@ bool Machine::resume(int vcpu, const RunOptions& options) {
   return true;
 }
 
-bool Machine::stepsHere(int vcpu) { return vmm_->runsOnAnyThread() && !othersRunning(vcpu); }
+bool Machine::runsHere(int vcpu) { return vmm_->runsOnAnyThread() && !othersRunning(vcpu); }
 
 bool Machine::pause(int vcpu) {
   Vcpu& v = at(vcpu);

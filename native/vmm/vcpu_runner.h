@@ -57,7 +57,7 @@ class Machine {
   bool resume(int vcpu, const RunOptions& options);
   // Whether resume() would run `vcpu` on the caller's thread
   // (Vmm::runsOnAnyThread, and no other vCPU running).
-  bool stepsHere(int vcpu);
+  bool runsHere(int vcpu);
   // Whether a vCPU other than `vcpu` is running.
   bool othersRunning(int vcpu);
   // Running -> a stop is requested; returns true when a StopEvent follows.

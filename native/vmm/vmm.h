@@ -99,7 +99,7 @@ struct RunOptions {
   uint64_t range_start = 0, range_end = 0;
   bool inRange(uint64_t rip) const { return has_range && rip >= range_start && rip < range_end; }
   // kContinue: where the backend runs on any thread and no other vCPU is
-  // running (Machine::stepsHere), start on the caller's thread and hand over
+  // running (Machine::runsHere), start on the caller's thread and hand over
   // to the vCPU's own thread only if it has not stopped within a budget
   // (Machine::kRunHereBudget). A continue that stops soon (the next hit of a
   // breakpoint whose condition is false, a dprintf) then costs no thread
